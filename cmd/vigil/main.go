@@ -1,0 +1,53 @@
+// Command vigil is a self-hosted Ethereum validator operator toolkit: key
+// management, slashing protection and the validator client in one binary.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp().RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vigil: %v\n", err)
+		var coder cli.ExitCoder
+		if errors.As(err, &coder) {
+			os.Exit(coder.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+// newApp builds the command tree. Every command's flags can also come from the
+// YAML file named by --config and from VIGIL_* environment variables.
+func newApp() *cli.App {
+	app := &cli.App{
+		Name:                 "vigil",
+		Usage:                "self-hosted Ethereum validator operator toolkit",
+		Version:              version,
+		Flags:                globalFlags(),
+		EnableBashCompletion: true,
+		// Errors are printed once by main, with the right exit code.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			mnemonicCommand(),
+			keysCommand(),
+			depositCommand(),
+			slashingCommand(),
+		},
+	}
+	withConfigFile(app)
+	return app
+}
