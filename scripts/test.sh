@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone on a fresh machine: installs what the
+# integration tests need (PostgreSQL from Debian, a Vault dev server built from
+# the Go module proxy and cached outside the checkout), then runs every test
+# with the race detector. Integration tests fail, rather than skip, here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*" >&2; }
+
+install_postgres() {
+	if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+		return
+	fi
+	log "installing PostgreSQL (Debian package postgresql)"
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+}
+
+install_postgres
+log "building or reusing the Vault dev server binary"
+VIGIL_VAULT_BIN="$(scripts/build-vault.sh)"
+export VIGIL_VAULT_BIN
+export VIGIL_REQUIRE_INTEGRATION=1
+
+log "go vet and gofmt"
+go vet ./...
+unformatted="$(gofmt -l $(git ls-files '*.go'))"
+if [ -n "$unformatted" ]; then
+	printf 'gofmt needed:\n%s\n' "$unformatted" >&2
+	exit 1
+fi
+log "go test -race ./..."
+go test -race -timeout 45m -count=1 ./... "$@"
