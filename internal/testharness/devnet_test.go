@@ -1,0 +1,251 @@
+package testharness
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/herumi/bls-eth-go-binary/bls"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-eth/vigil/internal/blsinit"
+	"github.com/vigil-eth/vigil/internal/devnet"
+)
+
+// finalityTimeout bounds the wait for finality: with 3 s slots and 8-slot
+// epochs, finalized epoch 2 takes about two minutes from genesis.
+const finalityTimeout = 5 * time.Minute
+
+// TestDevnetFinalizes runs the devnet the e2e test will use: 64 interop
+// validators on Prysm's own validator client, until the chain finalizes.
+func TestDevnetFinalizes(t *testing.T) {
+	d := StartDevnet(t, DevnetConfig{NumInteropValidators: 64})
+	StartPrysmValidator(t, d, PrysmValidatorConfig{Count: 64})
+	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
+	defer cancel()
+
+	cp, err := d.WaitForFinalizedEpoch(ctx, 0, 2)
+	require.NoError(t, err)
+	t.Logf("finalized epoch %d (justified %d) %s after genesis", cp.Finalized, cp.CurrentJustified, time.Since(d.GenesisTime).Round(time.Second))
+	logRSS(t, d)
+
+	head, err := d.Head(ctx, 0)
+	require.NoError(t, err)
+	require.False(t, head.IsOptimistic, "the head must be fully verified by geth")
+	require.False(t, head.ELOffline, "geth must be online")
+	require.Equal(t, uint64(0), head.SyncDistance)
+
+	spec := getData[map[string]any](t, ctx, d.BeaconURLs[0]+"/eth/v1/config/spec")
+	require.Equal(t, "3", spec["SECONDS_PER_SLOT"])
+	require.Equal(t, "8", spec["SLOTS_PER_EPOCH"])
+	require.Equal(t, "0x20000089", spec["GENESIS_FORK_VERSION"])
+}
+
+// TestDevnetTwoBeaconNodes splits the validators between two peered beacon
+// nodes, so justification needs attestations gossiped across the link, then
+// stops the first node and checks the second carries on.
+func TestDevnetTwoBeaconNodes(t *testing.T) {
+	d := StartDevnet(t, DevnetConfig{NumInteropValidators: 64, BeaconNodes: 2})
+	require.Len(t, d.BeaconURLs, 2)
+	require.NotEqual(t, d.BeaconURLs[0], d.BeaconURLs[1])
+	StartPrysmValidator(t, d, PrysmValidatorConfig{BeaconNode: 0, StartIndex: 0, Count: 32})
+	StartPrysmValidator(t, d, PrysmValidatorConfig{BeaconNode: 1, StartIndex: 32, Count: 32, REST: true})
+	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
+	defer cancel()
+
+	// Each node's own validators are half the stake: justifying needs more
+	// than two thirds, so it proves blocks and attestations cross the link.
+	for i := range d.BeaconURLs {
+		cp, err := d.WaitForJustifiedEpoch(ctx, i, 1)
+		require.NoError(t, err, "node %d", i)
+		t.Logf("node %d justified epoch %d %s after genesis", i, cp.CurrentJustified, time.Since(d.GenesisTime).Round(time.Second))
+		peers, err := d.PeerCount(ctx, i)
+		require.NoError(t, err)
+		require.Equal(t, 1, peers, "node %d peers", i)
+	}
+	h0, err := d.Head(ctx, 0)
+	require.NoError(t, err)
+	h1, err := d.Head(ctx, 1)
+	require.NoError(t, err)
+	require.InDelta(t, h0.HeadSlot, h1.HeadSlot, 1, "the nodes' heads must agree within a slot")
+
+	require.NoError(t, d.StopBeaconNode(0))
+	before, err := d.Head(ctx, 1)
+	require.NoError(t, err)
+	// Node 1's validators propose about half the slots; four slots without a
+	// new head would be a one-in-sixteen fluke, eight are effectively never.
+	require.Eventually(t, func() bool {
+		h, err := d.Head(ctx, 1)
+		return err == nil && h.HeadSlot > before.HeadSlot
+	}, 8*devnet.SecondsPerSlot*time.Second, time.Second, "node 1's head must advance after node 0 stops")
+	require.NoError(t, d.CheckRunning())
+}
+
+// TestDevnetDepositDataFile checks that the genesis validators come from a
+// staking-deposit-cli file signed for the devnet's GENESIS_FORK_VERSION, and
+// that a deposit signed for another fork version is left out.
+func TestDevnetDepositDataFile(t *testing.T) {
+	bins := DevnetBinaries(t)
+	require.NoError(t, blsinit.Init())
+	const n = 8
+	// 0x01 credentials for an address that no interop genesis would produce.
+	creds := make([]byte, 32)
+	creds[0] = 0x01
+	copy(creds[12:], bytesOf(t, "5ca1ab1e000000000000000000000000000000e2"))
+
+	// Interop key 0's public key, as listed in Prysm's and Lighthouse's
+	// interop key tests, pins the derivation the deposits below rely on.
+	require.Equal(t, "a99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c",
+		hex.EncodeToString(interopKey(t, 0).GetPublicKey().Serialize()))
+
+	var entries []depositJSON
+	for i := range n {
+		entries = append(entries, makeDeposit(t, interopKey(t, i), creds, devnet.GenesisForkVersion))
+	}
+	// Signed over mainnet's genesis fork version: prysmctl must drop it.
+	entries = append(entries, makeDeposit(t, interopKey(t, n), creds, [4]byte{}))
+	depositFile := filepath.Join(t.TempDir(), "deposit_data.json")
+	b, err := json.Marshal(entries)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(depositFile, b, 0o600))
+
+	d := StartDevnet(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	type validator struct {
+		Index     string `json:"index"`
+		Status    string `json:"status"`
+		Validator struct {
+			Pubkey                string `json:"pubkey"`
+			WithdrawalCredentials string `json:"withdrawal_credentials"`
+		} `json:"validator"`
+	}
+	// Prysm serves the genesis state before genesis, so no validator client
+	// is needed: the devnet is stopped before its first slot.
+	vals := getData[[]validator](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
+	require.Len(t, vals, n)
+	for i, v := range vals {
+		require.Equal(t, fmt.Sprint(i), v.Index)
+		require.Equal(t, entries[i].PubKey, strings.TrimPrefix(v.Validator.Pubkey, "0x"))
+		require.Equal(t, hex.EncodeToString(creds), strings.TrimPrefix(v.Validator.WithdrawalCredentials, "0x"))
+		require.Contains(t, []string{"pending_initialized", "active_ongoing"}, v.Status)
+	}
+}
+
+func logRSS(t *testing.T, d *Devnet) {
+	t.Helper()
+	for _, p := range d.Processes() {
+		if rss, err := p.RSSBytes(); err == nil {
+			t.Logf("%s rss %d MiB", p.Name, rss>>20)
+		}
+	}
+}
+
+// getData polls a Beacon API GET until it answers 200 and returns its "data".
+func getData[T any](t *testing.T, ctx context.Context, url string) T {
+	t.Helper()
+	var out struct {
+		Data T `json:"data"`
+	}
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			if resp.StatusCode == http.StatusOK {
+				err = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				require.NoError(t, err, "decode %s", url)
+				return out.Data
+			}
+			last = resp.Status
+			resp.Body.Close()
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("GET %s: %v (last answer: %s)", url, ctx.Err(), last)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// depositJSON is one entry of a staking-deposit-cli deposit_data file.
+type depositJSON struct {
+	PubKey                string `json:"pubkey"`
+	WithdrawalCredentials string `json:"withdrawal_credentials"`
+	Amount                uint64 `json:"amount"`
+	Signature             string `json:"signature"`
+	DepositMessageRoot    string `json:"deposit_message_root"`
+	DepositDataRoot       string `json:"deposit_data_root"`
+	ForkVersion           string `json:"fork_version"`
+	NetworkName           string `json:"network_name"`
+	DepositCLIVersion     string `json:"deposit_cli_version"`
+}
+
+// interopKey is Prysm's deterministic interop key i: sha256 of i as a 32-byte
+// little-endian integer, read little-endian and reduced mod r
+// (prysm runtime/interop/generate_keys.go).
+func interopKey(t *testing.T, i int) *bls.SecretKey {
+	t.Helper()
+	var in [32]byte
+	binary.LittleEndian.PutUint32(in[:], uint32(i))
+	h := sha256.Sum256(in[:])
+	var sk bls.SecretKey
+	require.NoError(t, sk.SetLittleEndianMod(h[:]))
+	return &sk
+}
+
+// makeDeposit builds a 32 ETH deposit signed per consensus-specs
+// phase0/beacon-chain.md "Deposits": the signing root of the DepositMessage
+// under DOMAIN_DEPOSIT computed with forkVersion and a zero genesis
+// validators root.
+func makeDeposit(t *testing.T, sk *bls.SecretKey, creds []byte, forkVersion [4]byte) depositJSON {
+	t.Helper()
+	var pk phase0.BLSPubKey
+	copy(pk[:], sk.GetPublicKey().Serialize())
+	const amount = phase0.Gwei(32_000_000_000)
+	msgRoot, err := (&phase0.DepositMessage{PublicKey: pk, WithdrawalCredentials: creds, Amount: amount}).HashTreeRoot()
+	require.NoError(t, err)
+	forkRoot, err := (&phase0.ForkData{CurrentVersion: forkVersion}).HashTreeRoot()
+	require.NoError(t, err)
+	var domain phase0.Domain
+	copy(domain[:4], []byte{0x03, 0x00, 0x00, 0x00}) // DOMAIN_DEPOSIT
+	copy(domain[4:], forkRoot[:28])
+	signingRoot, err := (&phase0.SigningData{ObjectRoot: msgRoot, Domain: domain}).HashTreeRoot()
+	require.NoError(t, err)
+	var sig phase0.BLSSignature
+	copy(sig[:], sk.SignByte(signingRoot[:]).Serialize())
+	dataRoot, err := (&phase0.DepositData{PublicKey: pk, WithdrawalCredentials: creds, Amount: amount, Signature: sig}).HashTreeRoot()
+	require.NoError(t, err)
+	return depositJSON{
+		PubKey:                hex.EncodeToString(pk[:]),
+		WithdrawalCredentials: hex.EncodeToString(creds),
+		Amount:                uint64(amount),
+		Signature:             hex.EncodeToString(sig[:]),
+		DepositMessageRoot:    hex.EncodeToString(msgRoot[:]),
+		DepositDataRoot:       hex.EncodeToString(dataRoot[:]),
+		ForkVersion:           hex.EncodeToString(forkVersion[:]),
+		NetworkName:           "vigil-devnet",
+		DepositCLIVersion:     "2.7.0",
+	}
+}
+
+func bytesOf(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	require.NoError(t, err)
+	return b
+}
