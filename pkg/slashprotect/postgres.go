@@ -1,0 +1,544 @@
+package slashprotect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgMigrations are applied in order, each recorded in schema_migrations.
+var pgMigrations = []string{
+	`CREATE TABLE meta (
+		key   TEXT PRIMARY KEY,
+		value BYTEA NOT NULL
+	);
+	CREATE TABLE validators (
+		id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		pubkey        BYTEA NOT NULL UNIQUE CHECK (length(pubkey) = 48),
+		block_slot_wm BIGINT,
+		att_source_wm BIGINT,
+		att_target_wm BIGINT
+	);
+	CREATE TABLE blocks (
+		validator_id BIGINT NOT NULL REFERENCES validators (id),
+		slot         BIGINT NOT NULL CHECK (slot >= 0),
+		signing_root BYTEA NOT NULL CHECK (length(signing_root) IN (0, 32)),
+		PRIMARY KEY (validator_id, slot, signing_root)
+	);
+	CREATE TABLE attestations (
+		validator_id BIGINT NOT NULL REFERENCES validators (id),
+		target_epoch BIGINT NOT NULL CHECK (target_epoch >= 0),
+		source_epoch BIGINT NOT NULL CHECK (source_epoch >= 0),
+		signing_root BYTEA NOT NULL CHECK (length(signing_root) IN (0, 32)),
+		PRIMARY KEY (validator_id, target_epoch, source_epoch, signing_root)
+	);
+	CREATE INDEX attestations_by_source ON attestations (validator_id, source_epoch, target_epoch);`,
+}
+
+// Advisory lock keys ("vigil" in ASCII, then a number).
+const (
+	pgMigrateLockKey  int64 = 0x76696769_6c000001
+	pgInstanceLockKey int64 = 0x76696769_6c000002
+)
+
+// pgBackend is the shared store. Each vigil instance holds a shared session
+// advisory lock for its lifetime; administrative tools take it exclusively,
+// so they cannot run while any instance is up (EIP-3076: import and export
+// only while the validator client is stopped).
+type pgBackend struct {
+	where    string
+	pool     *pgxpool.Pool
+	lockConn *pgx.Conn
+}
+
+func openPostgres(ctx context.Context, rawURL, where string, exclusive bool) (*pgBackend, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse PostgreSQL URL %s: %w", where, err)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = fmt.Sprintf("vigil pid %d", os.Getpid())
+	// Serialisation relies on row locks taken after each statement sees the
+	// latest committed data; READ COMMITTED is that, whatever the server default.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", where, err)
+	}
+	b := &pgBackend{where: where, pool: pool}
+	if err := b.lockInstance(ctx, exclusive); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := b.migrate(ctx); err != nil {
+		_ = b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// lockInstance takes the instance advisory lock on a connection kept out of
+// the pool, so it is held until close (or until the process dies).
+func (b *pgBackend) lockInstance(ctx context.Context, exclusive bool) error {
+	c, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", b.where, err)
+	}
+	conn := c.Hijack()
+	fn := "pg_try_advisory_lock_shared"
+	if exclusive {
+		fn = "pg_try_advisory_lock"
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT `+fn+`($1)`, pgInstanceLockKey).Scan(&ok); err != nil {
+		_ = conn.Close(ctx)
+		return fmt.Errorf("lock %s: %w", b.where, err)
+	}
+	if !ok {
+		holders := b.lockHolders(ctx, conn)
+		_ = conn.Close(ctx)
+		if exclusive {
+			return fmt.Errorf("slashing database %s is in use by another vigil process (%s) — stop it first: %w", b.where, holders, ErrInUse)
+		}
+		return fmt.Errorf("slashing database %s is held exclusively by an administrative vigil command (%s) — wait for it to finish: %w", b.where, holders, ErrInUse)
+	}
+	b.lockConn = conn
+	return nil
+}
+
+// lockHolders names the sessions holding the instance lock, for the message.
+func (b *pgBackend) lockHolders(ctx context.Context, conn *pgx.Conn) string {
+	rows, err := conn.Query(ctx, `SELECT a.application_name, coalesce(host(a.client_addr), 'local')
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`, pgInstanceLockKey)
+	if err != nil {
+		return "holder unknown"
+	}
+	defer rows.Close()
+	var out string
+	for rows.Next() {
+		var app, host string
+		if rows.Scan(&app, &host) == nil {
+			if out != "" {
+				out += ", "
+			}
+			out += fmt.Sprintf("%q from %s", app, host)
+		}
+	}
+	if out == "" {
+		return "holder unknown"
+	}
+	return out
+}
+
+func (b *pgBackend) migrate(ctx context.Context) error {
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", b.where, err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	// Two instances opening a fresh database at once: one migrates, the other
+	// waits here and then finds nothing to do.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgMigrateLockKey); err != nil {
+		return fmt.Errorf("lock %s for migration: %w", b.where, err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("migrate %s: %w", b.where, err)
+	}
+	var version int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		return fmt.Errorf("read schema version of %s: %w", b.where, err)
+	}
+	if version > len(pgMigrations) {
+		return fmt.Errorf("slashing database %s has schema version %d, newer than this vigil knows (%d): upgrade vigil", b.where, version, len(pgMigrations))
+	}
+	for v := version; v < len(pgMigrations); v++ {
+		if _, err := tx.Exec(ctx, pgMigrations[v]); err != nil {
+			return fmt.Errorf("apply schema migration %d to %s: %w", v+1, b.where, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, v+1); err != nil {
+			return fmt.Errorf("record schema migration %d in %s: %w", v+1, b.where, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit schema migration of %s: %w", b.where, err)
+	}
+	return nil
+}
+
+func pubkeyBytes(pubkeys []phase0.BLSPubKey) [][]byte {
+	out := make([][]byte, len(pubkeys))
+	for i := range pubkeys {
+		out[i] = pubkeys[i][:]
+	}
+	return out
+}
+
+// insertMissingValidators inserts rows in pubkey order and skips existing ones
+// without consuming identity values.
+const insertMissingValidators = `INSERT INTO validators (pubkey)
+	SELECT k FROM unnest($1::bytea[]) AS t(k)
+	WHERE NOT EXISTS (SELECT 1 FROM validators v WHERE v.pubkey = t.k)
+	ORDER BY k ON CONFLICT (pubkey) DO NOTHING`
+
+func (b *pgBackend) ensureValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) error {
+	// Committed on its own, so the check transaction only locks existing rows
+	// and always in one order: inserting new rows inside it would lock them out
+	// of order with respect to the SELECT ... FOR UPDATE.
+	if _, err := b.pool.Exec(ctx, insertMissingValidators, pubkeyBytes(pubkeys)); err != nil {
+		return fmt.Errorf("register validators: %w", err)
+	}
+	return nil
+}
+
+func (b *pgBackend) begin(ctx context.Context, mode txMode) (storeTx, error) {
+	opts := pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+	if mode == modeRead {
+		opts = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	}
+	tx, err := b.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction on %s: %w", b.where, err)
+	}
+	if mode == modeExclusive {
+		// EXCLUSIVE conflicts with the ROW SHARE lock every SELECT ... FOR UPDATE
+		// takes, so an import or prune runs alone and, taking one lock, cannot
+		// deadlock with check batches.
+		if _, err := tx.Exec(ctx, `LOCK TABLE validators IN EXCLUSIVE MODE`); err != nil {
+			_ = tx.Rollback(ctx)
+			return nil, fmt.Errorf("lock %s: %w", b.where, err)
+		}
+	}
+	return &pgTx{tx: tx}, nil
+}
+
+func (b *pgBackend) close() error {
+	if b.lockConn != nil {
+		ctx := context.Background()
+		_ = b.lockConn.Close(ctx)
+	}
+	b.pool.Close()
+	return nil
+}
+
+type pgTx struct {
+	tx   pgx.Tx
+	done bool
+}
+
+func epochPtr(v *int64) *phase0.Epoch {
+	if v == nil {
+		return nil
+	}
+	e := phase0.Epoch(*v)
+	return &e
+}
+
+func slotPtr(v *int64) *phase0.Slot {
+	if v == nil {
+		return nil
+	}
+	s := phase0.Slot(*v)
+	return &s
+}
+
+func (t *pgTx) selectValidators(ctx context.Context, q string, args ...any) ([]*validatorState, error) {
+	rows, err := t.tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*validatorState
+	for rows.Next() {
+		v := &validatorState{}
+		var pk []byte
+		var slot, source, target *int64
+		if err := rows.Scan(&v.id, &pk, &slot, &source, &target); err != nil {
+			return nil, err
+		}
+		copy(v.pubkey[:], pk)
+		v.wm = Watermarks{BlockSlot: slotPtr(slot), AttestationSource: epochPtr(source), AttestationTarget: epochPtr(target)}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (t *pgTx) lockValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error) {
+	keys := pubkeyBytes(pubkeys)
+	if _, err := t.tx.Exec(ctx, insertMissingValidators, keys); err != nil {
+		return nil, fmt.Errorf("register validators: %w", err)
+	}
+	// ORDER BY before FOR UPDATE: rows are locked in pubkey order, the same in
+	// every transaction, so two batches sharing validators cannot deadlock.
+	out, err := t.selectValidators(ctx, `SELECT id, pubkey, block_slot_wm, att_source_wm, att_target_wm
+		FROM validators WHERE pubkey = ANY($1) ORDER BY pubkey FOR UPDATE`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("lock validators: %w", err)
+	}
+	if len(out) != len(pubkeys) {
+		return nil, fmt.Errorf("lock validators: found %d of %d rows", len(out), len(pubkeys))
+	}
+	return out, nil
+}
+
+func (t *pgTx) listValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error) {
+	var out []*validatorState
+	var err error
+	if len(pubkeys) == 0 {
+		out, err = t.selectValidators(ctx, `SELECT id, pubkey, block_slot_wm, att_source_wm, att_target_wm FROM validators ORDER BY pubkey`)
+	} else {
+		out, err = t.selectValidators(ctx, `SELECT id, pubkey, block_slot_wm, att_source_wm, att_target_wm
+			FROM validators WHERE pubkey = ANY($1) ORDER BY pubkey`, pubkeyBytes(pubkeys))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list validators: %w", err)
+	}
+	return out, nil
+}
+
+// pgAttFacts finds, in one statement, every record at the target and one
+// witness for each surround direction (kind 0, 1, 2).
+const pgAttFacts = `SELECT 0, source_epoch, target_epoch, signing_root FROM attestations
+		WHERE validator_id = $1 AND target_epoch = $3
+	UNION ALL (SELECT 1, source_epoch, target_epoch, signing_root FROM attestations
+		WHERE validator_id = $1 AND target_epoch > $3 AND source_epoch < $2 LIMIT 1)
+	UNION ALL (SELECT 2, source_epoch, target_epoch, signing_root FROM attestations
+		WHERE validator_id = $1 AND source_epoch > $2 AND target_epoch < $3 LIMIT 1)`
+
+func (t *pgTx) attestationFacts(ctx context.Context, qs []attQuery) ([]attFacts, error) {
+	// One round trip for the whole batch.
+	batch := &pgx.Batch{}
+	for _, q := range qs {
+		batch.Queue(pgAttFacts, q.validatorID, int64(q.source), int64(q.target))
+	}
+	br := t.tx.SendBatch(ctx, batch)
+	out := make([]attFacts, len(qs))
+	for i := range qs {
+		rows, err := br.Query()
+		if err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("query attestations: %w", err)
+		}
+		for rows.Next() {
+			var kind int
+			var s, tg int64
+			var root []byte
+			if err := rows.Scan(&kind, &s, &tg, &root); err != nil {
+				rows.Close()
+				_ = br.Close()
+				return nil, fmt.Errorf("query attestations: %w", err)
+			}
+			a := SignedAttestation{SourceEpoch: phase0.Epoch(s), TargetEpoch: phase0.Epoch(tg), SigningRoot: rootFromBytes(root)}
+			switch kind {
+			case 0:
+				out[i].sameTarget = append(out[i].sameTarget, a)
+			case 1:
+				out[i].surrounding = &a
+			case 2:
+				out[i].surrounded = &a
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("query attestations: %w", err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("query attestations: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) blockFacts(ctx context.Context, qs []blockQuery) ([]blockFacts, error) {
+	out := make([]blockFacts, len(qs))
+	for i, q := range qs {
+		rows, err := t.tx.Query(ctx, `SELECT signing_root FROM blocks WHERE validator_id = $1 AND slot = $2`, q.validatorID, int64(q.slot))
+		if err != nil {
+			return nil, fmt.Errorf("query blocks: %w", err)
+		}
+		for rows.Next() {
+			var root []byte
+			if err := rows.Scan(&root); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("query blocks: %w", err)
+			}
+			out[i].sameSlot = append(out[i].sameSlot, SignedBlock{Slot: q.slot, SigningRoot: rootFromBytes(root)})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("query blocks: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (t *pgTx) insertAttestations(ctx context.Context, rows []attRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(rows))
+	targets := make([]int64, len(rows))
+	sources := make([]int64, len(rows))
+	roots := make([][]byte, len(rows))
+	for i, r := range rows {
+		ids[i], targets[i], sources[i], roots[i] = r.validatorID, int64(r.att.TargetEpoch), int64(r.att.SourceEpoch), rootBytes(r.att.SigningRoot)
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO attestations (validator_id, target_epoch, source_epoch, signing_root)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[]) ON CONFLICT DO NOTHING`,
+		ids, targets, sources, roots); err != nil {
+		return fmt.Errorf("record attestations: %w", err)
+	}
+	return nil
+}
+
+func (t *pgTx) insertBlocks(ctx context.Context, rows []blockRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(rows))
+	slots := make([]int64, len(rows))
+	roots := make([][]byte, len(rows))
+	for i, r := range rows {
+		ids[i], slots[i], roots[i] = r.validatorID, int64(r.block.Slot), rootBytes(r.block.SigningRoot)
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO blocks (validator_id, slot, signing_root)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) ON CONFLICT DO NOTHING`, ids, slots, roots); err != nil {
+		return fmt.Errorf("record blocks: %w", err)
+	}
+	return nil
+}
+
+func nullableInt[T ~uint64](p *T) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := int64(*p)
+	return &v
+}
+
+func (t *pgTx) saveWatermarks(ctx context.Context, vs []*validatorState) error {
+	for _, v := range vs {
+		if _, err := t.tx.Exec(ctx, `UPDATE validators SET block_slot_wm = $1, att_source_wm = $2, att_target_wm = $3 WHERE id = $4`,
+			nullableInt(v.wm.BlockSlot), nullableInt(v.wm.AttestationSource), nullableInt(v.wm.AttestationTarget), v.id); err != nil {
+			return fmt.Errorf("save watermarks of %s: %w", shortKey(v.pubkey), err)
+		}
+	}
+	return nil
+}
+
+func (t *pgTx) attestations(ctx context.Context, id int64) ([]SignedAttestation, error) {
+	rows, err := t.tx.Query(ctx, `SELECT source_epoch, target_epoch, signing_root FROM attestations
+		WHERE validator_id = $1 ORDER BY target_epoch, source_epoch, signing_root`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read attestations: %w", err)
+	}
+	defer rows.Close()
+	var out []SignedAttestation
+	for rows.Next() {
+		var s, tg int64
+		var root []byte
+		if err := rows.Scan(&s, &tg, &root); err != nil {
+			return nil, fmt.Errorf("read attestations: %w", err)
+		}
+		out = append(out, SignedAttestation{SourceEpoch: phase0.Epoch(s), TargetEpoch: phase0.Epoch(tg), SigningRoot: rootFromBytes(root)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read attestations: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) blocks(ctx context.Context, id int64) ([]SignedBlock, error) {
+	rows, err := t.tx.Query(ctx, `SELECT slot, signing_root FROM blocks WHERE validator_id = $1 ORDER BY slot, signing_root`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read blocks: %w", err)
+	}
+	defer rows.Close()
+	var out []SignedBlock
+	for rows.Next() {
+		var slot int64
+		var root []byte
+		if err := rows.Scan(&slot, &root); err != nil {
+			return nil, fmt.Errorf("read blocks: %w", err)
+		}
+		out = append(out, SignedBlock{Slot: phase0.Slot(slot), SigningRoot: rootFromBytes(root)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read blocks: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) latest(ctx context.Context, id int64) (*phase0.Epoch, *phase0.Slot, error) {
+	var target, slot *int64
+	if err := t.tx.QueryRow(ctx, `SELECT (SELECT max(target_epoch) FROM attestations WHERE validator_id = $1),
+		(SELECT max(slot) FROM blocks WHERE validator_id = $1)`, id).Scan(&target, &slot); err != nil {
+		return nil, nil, fmt.Errorf("read latest records: %w", err)
+	}
+	return epochPtr(target), slotPtr(slot), nil
+}
+
+func (t *pgTx) pruneAttestations(ctx context.Context, id int64, below phase0.Epoch) (pruneResult, error) {
+	var res pruneResult
+	var maxS, maxT *int64
+	if err := t.tx.QueryRow(ctx, `WITH d AS (DELETE FROM attestations WHERE validator_id = $1 AND target_epoch < $2
+		RETURNING source_epoch, target_epoch) SELECT count(*), max(source_epoch), max(target_epoch) FROM d`,
+		id, int64(below)).Scan(&res.deleted, &maxS, &maxT); err != nil {
+		return res, fmt.Errorf("prune attestations: %w", err)
+	}
+	res.maxSource, res.maxTarget = epochPtr(maxS), epochPtr(maxT)
+	return res, nil
+}
+
+func (t *pgTx) pruneBlocks(ctx context.Context, id int64, below phase0.Slot) (pruneResult, error) {
+	var res pruneResult
+	var maxSlot *int64
+	if err := t.tx.QueryRow(ctx, `WITH d AS (DELETE FROM blocks WHERE validator_id = $1 AND slot < $2 RETURNING slot)
+		SELECT count(*), max(slot) FROM d`, id, int64(below)).Scan(&res.deleted, &maxSlot); err != nil {
+		return res, fmt.Errorf("prune blocks: %w", err)
+	}
+	res.maxSlot = slotPtr(maxSlot)
+	return res, nil
+}
+
+func (t *pgTx) getMeta(ctx context.Context, key string) ([]byte, bool, error) {
+	var v []byte
+	err := t.tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+func (t *pgTx) setMeta(ctx context.Context, key string, value []byte) error {
+	if _, err := t.tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+func (t *pgTx) commit(ctx context.Context) error {
+	t.done = true
+	if err := t.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (t *pgTx) rollback() {
+	if !t.done {
+		t.done = true
+		_ = t.tx.Rollback(context.Background())
+	}
+}

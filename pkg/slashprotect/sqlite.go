@@ -1,0 +1,545 @@
+package slashprotect
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	// mattn/go-sqlite3 is the most used and longest-proven SQLite driver for Go;
+	// vigil already needs cgo for herumi BLS, so cgo costs nothing extra here.
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// sqliteMigrations are applied in order; PRAGMA user_version counts them.
+var sqliteMigrations = []string{
+	`CREATE TABLE meta (
+		key   TEXT PRIMARY KEY,
+		value BLOB NOT NULL
+	);
+	CREATE TABLE validators (
+		id            INTEGER PRIMARY KEY,
+		pubkey        BLOB NOT NULL UNIQUE CHECK (length(pubkey) = 48),
+		block_slot_wm INTEGER,
+		att_source_wm INTEGER,
+		att_target_wm INTEGER
+	);
+	CREATE TABLE blocks (
+		validator_id INTEGER NOT NULL REFERENCES validators (id),
+		slot         INTEGER NOT NULL CHECK (slot >= 0),
+		signing_root BLOB NOT NULL CHECK (length(signing_root) IN (0, 32)),
+		PRIMARY KEY (validator_id, slot, signing_root)
+	) WITHOUT ROWID;
+	CREATE TABLE attestations (
+		validator_id INTEGER NOT NULL REFERENCES validators (id),
+		target_epoch INTEGER NOT NULL CHECK (target_epoch >= 0),
+		source_epoch INTEGER NOT NULL CHECK (source_epoch >= 0),
+		signing_root BLOB NOT NULL CHECK (length(signing_root) IN (0, 32)),
+		PRIMARY KEY (validator_id, target_epoch, source_epoch, signing_root)
+	) WITHOUT ROWID;
+	CREATE INDEX attestations_by_source ON attestations (validator_id, source_epoch, target_epoch);`,
+}
+
+// sqliteBackend is the embedded store: one file, one writer process (held by
+// an flock on <file>.lock), one connection.
+type sqliteBackend struct {
+	path string
+	db   *sql.DB
+	lock *os.File
+}
+
+func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("sqlite path %q must be absolute (sqlite:///abs/path/file.db)", path)
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite path %q must not contain ? or #", path)
+	}
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	// Create the file 0600 ourselves; SQLite gives its -wal and -shm files the
+	// database file's permissions.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("open slashing database %s: %w", path, err)
+	}
+	_ = f.Close()
+	// synchronous=FULL with WAL fsyncs the log on every commit: a commit that
+	// returned survives power loss. _txlock=immediate makes every transaction
+	// BEGIN IMMEDIATE, taking the write lock before the first read, so a
+	// check-and-record can never decide on stale data.
+	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=1"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("open slashing database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	b := &sqliteBackend{path: path, db: db, lock: lock}
+	if err := b.migrate(ctx); err != nil {
+		_ = b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// lockFile takes an exclusive, non-blocking flock on <path>.lock and writes
+// our pid into it. The kernel releases it when the process dies, even by SIGKILL.
+func lockFile(path string) (*os.File, error) {
+	name := path + ".lock"
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file %s: %w", name, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		buf := make([]byte, 32)
+		n, _ := f.ReadAt(buf, 0)
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			pid := strings.TrimSpace(string(buf[:n]))
+			if _, perr := strconv.Atoi(pid); perr != nil {
+				pid = "unknown"
+			}
+			return nil, fmt.Errorf("slashing database %s is in use by another vigil process (pid %s) — stop it first: %w", path, pid, ErrInUse)
+		}
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
+func (b *sqliteBackend) migrate(ctx context.Context) error {
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate slashing database %s: %w", b.path, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("read schema version of %s: %w", b.path, err)
+	}
+	if version > len(sqliteMigrations) {
+		return fmt.Errorf("slashing database %s has schema version %d, newer than this vigil knows (%d): upgrade vigil", b.path, version, len(sqliteMigrations))
+	}
+	for v := version; v < len(sqliteMigrations); v++ {
+		if _, err := tx.ExecContext(ctx, sqliteMigrations[v]); err != nil {
+			return fmt.Errorf("apply schema migration %d to %s: %w", v+1, b.path, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(sqliteMigrations))); err != nil {
+		return fmt.Errorf("set schema version of %s: %w", b.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit schema migration of %s: %w", b.path, err)
+	}
+	return nil
+}
+
+func (b *sqliteBackend) ensureValidators(context.Context, []phase0.BLSPubKey) error {
+	// One writer holds the whole database, so lockValidators creates rows.
+	return nil
+}
+
+func (b *sqliteBackend) begin(ctx context.Context, _ txMode) (storeTx, error) {
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction on %s: %w", b.path, err)
+	}
+	return &sqliteTx{tx: tx}, nil
+}
+
+func (b *sqliteBackend) close() error {
+	err := b.db.Close()
+	// Closing the lock file releases the flock.
+	if lerr := b.lock.Close(); err == nil {
+		err = lerr
+	}
+	return err
+}
+
+type sqliteTx struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+	done  bool
+}
+
+// stmt prepares q once per transaction; batches run the same few queries
+// hundreds of times.
+func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if s, ok := t.stmts[q]; ok {
+		return s, nil
+	}
+	s, err := t.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if t.stmts == nil {
+		t.stmts = make(map[string]*sql.Stmt)
+	}
+	t.stmts[q] = s
+	return s, nil
+}
+
+func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+func scanWatermarks(v *validatorState, slot, source, target sql.NullInt64) {
+	if slot.Valid {
+		s := phase0.Slot(slot.Int64)
+		v.wm.BlockSlot = &s
+	}
+	if source.Valid {
+		s := phase0.Epoch(source.Int64)
+		v.wm.AttestationSource = &s
+	}
+	if target.Valid {
+		s := phase0.Epoch(target.Int64)
+		v.wm.AttestationTarget = &s
+	}
+}
+
+func (t *sqliteTx) lockValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error) {
+	out := make([]*validatorState, 0, len(pubkeys))
+	for _, pk := range pubkeys {
+		if _, err := t.exec(ctx, `INSERT OR IGNORE INTO validators (pubkey) VALUES (?)`, pk[:]); err != nil {
+			return nil, fmt.Errorf("register validator %s: %w", shortKey(pk), err)
+		}
+		s, err := t.stmt(ctx, `SELECT id, block_slot_wm, att_source_wm, att_target_wm FROM validators WHERE pubkey = ?`)
+		if err != nil {
+			return nil, err
+		}
+		v := &validatorState{pubkey: pk}
+		var slot, source, target sql.NullInt64
+		if err := s.QueryRowContext(ctx, pk[:]).Scan(&v.id, &slot, &source, &target); err != nil {
+			return nil, fmt.Errorf("read validator %s: %w", shortKey(pk), err)
+		}
+		scanWatermarks(v, slot, source, target)
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) listValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error) {
+	rows, err := t.query(ctx, `SELECT id, pubkey, block_slot_wm, att_source_wm, att_target_wm FROM validators ORDER BY pubkey`)
+	if err != nil {
+		return nil, fmt.Errorf("list validators: %w", err)
+	}
+	defer rows.Close()
+	want := pubkeySet(pubkeys)
+	var out []*validatorState
+	for rows.Next() {
+		v := &validatorState{}
+		var pk []byte
+		var slot, source, target sql.NullInt64
+		if err := rows.Scan(&v.id, &pk, &slot, &source, &target); err != nil {
+			return nil, fmt.Errorf("list validators: %w", err)
+		}
+		copy(v.pubkey[:], pk)
+		if want != nil && !want[v.pubkey] {
+			continue
+		}
+		scanWatermarks(v, slot, source, target)
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list validators: %w", err)
+	}
+	return out, nil
+}
+
+func pubkeySet(pubkeys []phase0.BLSPubKey) map[phase0.BLSPubKey]bool {
+	if len(pubkeys) == 0 {
+		return nil
+	}
+	m := make(map[phase0.BLSPubKey]bool, len(pubkeys))
+	for _, pk := range pubkeys {
+		m[pk] = true
+	}
+	return m
+}
+
+func scanAttestations(rows *sql.Rows, withTarget bool, target phase0.Epoch) ([]SignedAttestation, error) {
+	defer rows.Close()
+	var out []SignedAttestation
+	for rows.Next() {
+		var a SignedAttestation
+		var root []byte
+		var err error
+		if withTarget {
+			var s, tg int64
+			err = rows.Scan(&s, &tg, &root)
+			a.SourceEpoch, a.TargetEpoch = phase0.Epoch(s), phase0.Epoch(tg)
+		} else {
+			var s int64
+			err = rows.Scan(&s, &root)
+			a.SourceEpoch, a.TargetEpoch = phase0.Epoch(s), target
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.SigningRoot = rootFromBytes(root)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (t *sqliteTx) attestationFacts(ctx context.Context, qs []attQuery) ([]attFacts, error) {
+	out := make([]attFacts, len(qs))
+	for i, q := range qs {
+		rows, err := t.query(ctx, `SELECT source_epoch, signing_root FROM attestations WHERE validator_id = ? AND target_epoch = ?`,
+			q.validatorID, int64(q.target))
+		if err != nil {
+			return nil, fmt.Errorf("query same-target attestations: %w", err)
+		}
+		if out[i].sameTarget, err = scanAttestations(rows, false, q.target); err != nil {
+			return nil, fmt.Errorf("query same-target attestations: %w", err)
+		}
+		// The primary key (validator_id, target_epoch, ...) bounds this scan to
+		// records with a later target: few, in normal operation.
+		rows, err = t.query(ctx, `SELECT source_epoch, target_epoch, signing_root FROM attestations
+			WHERE validator_id = ? AND target_epoch > ? AND source_epoch < ? LIMIT 1`,
+			q.validatorID, int64(q.target), int64(q.source))
+		if err != nil {
+			return nil, fmt.Errorf("query surrounding attestations: %w", err)
+		}
+		found, err := scanAttestations(rows, true, 0)
+		if err != nil {
+			return nil, fmt.Errorf("query surrounding attestations: %w", err)
+		}
+		if len(found) > 0 {
+			out[i].surrounding = &found[0]
+		}
+		// The source index bounds this scan to records with a later source.
+		rows, err = t.query(ctx, `SELECT source_epoch, target_epoch, signing_root FROM attestations INDEXED BY attestations_by_source
+			WHERE validator_id = ? AND source_epoch > ? AND target_epoch < ? LIMIT 1`,
+			q.validatorID, int64(q.source), int64(q.target))
+		if err != nil {
+			return nil, fmt.Errorf("query surrounded attestations: %w", err)
+		}
+		if found, err = scanAttestations(rows, true, 0); err != nil {
+			return nil, fmt.Errorf("query surrounded attestations: %w", err)
+		}
+		if len(found) > 0 {
+			out[i].surrounded = &found[0]
+		}
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) blockFacts(ctx context.Context, qs []blockQuery) ([]blockFacts, error) {
+	out := make([]blockFacts, len(qs))
+	for i, q := range qs {
+		rows, err := t.query(ctx, `SELECT signing_root FROM blocks WHERE validator_id = ? AND slot = ?`, q.validatorID, int64(q.slot))
+		if err != nil {
+			return nil, fmt.Errorf("query same-slot blocks: %w", err)
+		}
+		for rows.Next() {
+			var root []byte
+			if err := rows.Scan(&root); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("query same-slot blocks: %w", err)
+			}
+			out[i].sameSlot = append(out[i].sameSlot, SignedBlock{Slot: q.slot, SigningRoot: rootFromBytes(root)})
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("query same-slot blocks: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) insertAttestations(ctx context.Context, rows []attRow) error {
+	for _, r := range rows {
+		if _, err := t.exec(ctx, `INSERT OR IGNORE INTO attestations (validator_id, target_epoch, source_epoch, signing_root) VALUES (?, ?, ?, ?)`,
+			r.validatorID, int64(r.att.TargetEpoch), int64(r.att.SourceEpoch), rootBytes(r.att.SigningRoot)); err != nil {
+			return fmt.Errorf("record attestation: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) insertBlocks(ctx context.Context, rows []blockRow) error {
+	for _, r := range rows {
+		if _, err := t.exec(ctx, `INSERT OR IGNORE INTO blocks (validator_id, slot, signing_root) VALUES (?, ?, ?)`,
+			r.validatorID, int64(r.block.Slot), rootBytes(r.block.SigningRoot)); err != nil {
+			return fmt.Errorf("record block: %w", err)
+		}
+	}
+	return nil
+}
+
+func nullable[T ~uint64](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return int64(*p)
+}
+
+func (t *sqliteTx) saveWatermarks(ctx context.Context, vs []*validatorState) error {
+	for _, v := range vs {
+		if _, err := t.exec(ctx, `UPDATE validators SET block_slot_wm = ?, att_source_wm = ?, att_target_wm = ? WHERE id = ?`,
+			nullable(v.wm.BlockSlot), nullable(v.wm.AttestationSource), nullable(v.wm.AttestationTarget), v.id); err != nil {
+			return fmt.Errorf("save watermarks of %s: %w", shortKey(v.pubkey), err)
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) attestations(ctx context.Context, id int64) ([]SignedAttestation, error) {
+	rows, err := t.query(ctx, `SELECT source_epoch, target_epoch, signing_root FROM attestations WHERE validator_id = ? ORDER BY target_epoch, source_epoch, signing_root`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read attestations: %w", err)
+	}
+	out, err := scanAttestations(rows, true, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read attestations: %w", err)
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) blocks(ctx context.Context, id int64) ([]SignedBlock, error) {
+	rows, err := t.query(ctx, `SELECT slot, signing_root FROM blocks WHERE validator_id = ? ORDER BY slot, signing_root`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read blocks: %w", err)
+	}
+	defer rows.Close()
+	var out []SignedBlock
+	for rows.Next() {
+		var slot int64
+		var root []byte
+		if err := rows.Scan(&slot, &root); err != nil {
+			return nil, fmt.Errorf("read blocks: %w", err)
+		}
+		out = append(out, SignedBlock{Slot: phase0.Slot(slot), SigningRoot: rootFromBytes(root)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read blocks: %w", err)
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) latest(ctx context.Context, id int64) (*phase0.Epoch, *phase0.Slot, error) {
+	var target, slot sql.NullInt64
+	s, err := t.stmt(ctx, `SELECT (SELECT MAX(target_epoch) FROM attestations WHERE validator_id = ?1), (SELECT MAX(slot) FROM blocks WHERE validator_id = ?1)`)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.QueryRowContext(ctx, id).Scan(&target, &slot); err != nil {
+		return nil, nil, fmt.Errorf("read latest records: %w", err)
+	}
+	var tp *phase0.Epoch
+	var sp *phase0.Slot
+	if target.Valid {
+		v := phase0.Epoch(target.Int64)
+		tp = &v
+	}
+	if slot.Valid {
+		v := phase0.Slot(slot.Int64)
+		sp = &v
+	}
+	return tp, sp, nil
+}
+
+func (t *sqliteTx) pruneAttestations(ctx context.Context, id int64, below phase0.Epoch) (pruneResult, error) {
+	var res pruneResult
+	var maxS, maxT sql.NullInt64
+	s, err := t.stmt(ctx, `SELECT COUNT(*), MAX(source_epoch), MAX(target_epoch) FROM attestations WHERE validator_id = ? AND target_epoch < ?`)
+	if err != nil {
+		return res, err
+	}
+	if err := s.QueryRowContext(ctx, id, int64(below)).Scan(&res.deleted, &maxS, &maxT); err != nil {
+		return res, fmt.Errorf("prune attestations: %w", err)
+	}
+	if res.deleted == 0 {
+		return res, nil
+	}
+	if _, err := t.exec(ctx, `DELETE FROM attestations WHERE validator_id = ? AND target_epoch < ?`, id, int64(below)); err != nil {
+		return res, fmt.Errorf("prune attestations: %w", err)
+	}
+	ms, mt := phase0.Epoch(maxS.Int64), phase0.Epoch(maxT.Int64)
+	res.maxSource, res.maxTarget = &ms, &mt
+	return res, nil
+}
+
+func (t *sqliteTx) pruneBlocks(ctx context.Context, id int64, below phase0.Slot) (pruneResult, error) {
+	var res pruneResult
+	var maxSlot sql.NullInt64
+	s, err := t.stmt(ctx, `SELECT COUNT(*), MAX(slot) FROM blocks WHERE validator_id = ? AND slot < ?`)
+	if err != nil {
+		return res, err
+	}
+	if err := s.QueryRowContext(ctx, id, int64(below)).Scan(&res.deleted, &maxSlot); err != nil {
+		return res, fmt.Errorf("prune blocks: %w", err)
+	}
+	if res.deleted == 0 {
+		return res, nil
+	}
+	if _, err := t.exec(ctx, `DELETE FROM blocks WHERE validator_id = ? AND slot < ?`, id, int64(below)); err != nil {
+		return res, fmt.Errorf("prune blocks: %w", err)
+	}
+	m := phase0.Slot(maxSlot.Int64)
+	res.maxSlot = &m
+	return res, nil
+}
+
+func (t *sqliteTx) getMeta(ctx context.Context, key string) ([]byte, bool, error) {
+	var v []byte
+	err := t.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+func (t *sqliteTx) setMeta(ctx context.Context, key string, value []byte) error {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+func (t *sqliteTx) commit(context.Context) error {
+	t.done = true
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (t *sqliteTx) rollback() {
+	if !t.done {
+		t.done = true
+		_ = t.tx.Rollback()
+	}
+}

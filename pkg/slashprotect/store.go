@@ -1,0 +1,114 @@
+package slashprotect
+
+import (
+	"context"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+)
+
+// txMode says what a transaction will do, so a backend can pick its locks.
+type txMode int
+
+const (
+	// modeCheck serialises per validator (check-and-record batches).
+	modeCheck txMode = iota
+	// modeExclusive serialises against every other writer (import, prune).
+	modeExclusive
+	// modeRead only reads.
+	modeRead
+)
+
+// backend is one storage engine. Both engines implement exactly the same
+// behaviour; the rules live in rules.go, never in SQL.
+type backend interface {
+	// ensureValidators creates missing validator rows outside any long
+	// transaction (committed at once), so that lockValidators only ever locks
+	// existing rows in pubkey order.
+	ensureValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) error
+	begin(ctx context.Context, mode txMode) (storeTx, error)
+	close() error
+}
+
+// attQuery names one attestation request's validator and epochs.
+type attQuery struct {
+	validatorID int64
+	source      phase0.Epoch
+	target      phase0.Epoch
+}
+
+// blockQuery names one block request's validator and slot.
+type blockQuery struct {
+	validatorID int64
+	slot        phase0.Slot
+}
+
+// attRow is an attestation record to insert.
+type attRow struct {
+	validatorID int64
+	att         SignedAttestation
+}
+
+// blockRow is a block record to insert.
+type blockRow struct {
+	validatorID int64
+	block       SignedBlock
+}
+
+// pruneResult describes the records one prune step deleted.
+type pruneResult struct {
+	deleted int64
+	// maxSource, maxTarget (or maxSlot) are the largest values deleted; nil if
+	// nothing was deleted.
+	maxSource *phase0.Epoch
+	maxTarget *phase0.Epoch
+	maxSlot   *phase0.Slot
+}
+
+// storeTx is one transaction. Nothing it writes is visible or durable before
+// commit returns nil.
+type storeTx interface {
+	// lockValidators returns the rows for pubkeys (sorted, unique), creating any
+	// missing ones, and locks them in that order until the transaction ends.
+	lockValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error)
+	// listValidators returns validators in pubkey order, all of them when
+	// pubkeys is empty; it locks nothing.
+	listValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error)
+	attestationFacts(ctx context.Context, qs []attQuery) ([]attFacts, error)
+	blockFacts(ctx context.Context, qs []blockQuery) ([]blockFacts, error)
+	insertAttestations(ctx context.Context, rows []attRow) error
+	insertBlocks(ctx context.Context, rows []blockRow) error
+	saveWatermarks(ctx context.Context, vs []*validatorState) error
+	// attestations and blocks return one validator's records, ordered.
+	attestations(ctx context.Context, validatorID int64) ([]SignedAttestation, error)
+	blocks(ctx context.Context, validatorID int64) ([]SignedBlock, error)
+	// latest returns the highest recorded target epoch and slot, nil if none.
+	latest(ctx context.Context, validatorID int64) (*phase0.Epoch, *phase0.Slot, error)
+	pruneAttestations(ctx context.Context, validatorID int64, belowTarget phase0.Epoch) (pruneResult, error)
+	pruneBlocks(ctx context.Context, validatorID int64, belowSlot phase0.Slot) (pruneResult, error)
+	getMeta(ctx context.Context, key string) ([]byte, bool, error)
+	setMeta(ctx context.Context, key string, value []byte) error
+	commit(ctx context.Context) error
+	// rollback is a no-op after commit.
+	rollback()
+}
+
+// metaGenesisRoot is the meta key holding the genesis validators root.
+const metaGenesisRoot = "genesis_validators_root"
+
+// rootBytes stores an absent signing root as an empty value: distinct from
+// every 32-byte root (EIP-3076 "special null value") yet usable in keys.
+func rootBytes(r *phase0.Root) []byte {
+	if r == nil {
+		return []byte{}
+	}
+	return r[:]
+}
+
+func rootFromBytes(b []byte) *phase0.Root {
+	if len(b) != len(phase0.Root{}) {
+		return nil
+	}
+	var r phase0.Root
+	copy(r[:], b)
+	return &r
+}
