@@ -1,8 +1,407 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
 
-// slashingCommand is a placeholder replaced by the owner of this command group.
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
+)
+
+const (
+	flagSlashingDB            = "slashing-db"
+	flagGenesisValidatorsRoot = "genesis-validators-root"
+	flagOut                   = "out"
+	flagMinimal               = "minimal"
+	flagPubkey                = "pubkey"
+	flagFormat                = "format"
+	flagLimit                 = "limit"
+	flagHorizonEpochs         = "horizon-epochs"
+	flagSlotsPerEpoch         = "slots-per-epoch"
+)
+
+// slashingDBFlag chooses the slashing-protection database; every command that
+// signs or administers slashing protection takes it.
+func slashingDBFlag() cli.Flag {
+	return stringFlag(flagSlashingDB, "slashing-protection database: `URL` sqlite:///abs/path/file.db or postgres://... (default: sqlite://<data-dir>/slashing.db)", "")
+}
+
+// slashingDBURL resolves --slashing-db, defaulting to SQLite in the data dir.
+func slashingDBURL(c *cli.Context, e *env) string {
+	if u := c.String(flagSlashingDB); u != "" {
+		return u
+	}
+	return "sqlite://" + filepath.Join(e.DataDir, "slashing.db")
+}
+
+// openSlashingAdmin opens the database exclusively: the administrative
+// commands refuse to run while a vigil instance holds it (EIP-3076: import and
+// export only while the validator client is stopped).
+func openSlashingAdmin(c *cli.Context, e *env) (*slashprotect.DB, error) {
+	return slashprotect.Open(c.Context, slashingDBURL(c, e), slashprotect.WithExclusiveAccess(), slashprotect.WithLogger(e.Log))
+}
+
 func slashingCommand() *cli.Command {
-	return &cli.Command{Name: "slashing", Usage: "(not yet implemented)"}
+	return &cli.Command{
+		Name:  "slashing",
+		Usage: "manage the slashing-protection database (EIP-3076 import and export, inspection, pruning)",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "import",
+				Usage:     "merge an EIP-3076 interchange file into the database (all or nothing)",
+				ArgsUsage: "FILE",
+				Flags: []cli.Flag{
+					slashingDBFlag(),
+					stringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...); required for a database that does not know its network yet", ""),
+				},
+				Action: slashingImport,
+			},
+			{
+				Name:  "export",
+				Usage: "write an EIP-3076 interchange file (0600, written atomically)",
+				Flags: []cli.Flag{
+					slashingDBFlag(),
+					stringFlag(flagOut, "output `FILE`", ""),
+					boolFlag(flagMinimal, "write only the latest block and attestation per validator"),
+					stringSliceFlag(flagPubkey, "export only this validator's `PUBKEY` (repeatable)"),
+				},
+				Action: slashingExport,
+			},
+			{
+				Name:  "inspect",
+				Usage: "show a validator's watermarks and most recent records",
+				Flags: []cli.Flag{
+					slashingDBFlag(),
+					stringFlag(flagPubkey, "validator `PUBKEY` (0x...)", ""),
+					stringFlag(flagFormat, "output format: table or json", "table"),
+					intFlag(flagLimit, "show at most `N` recent records of each kind (0: all)", 10),
+				},
+				Action: slashingInspect,
+			},
+			{
+				Name:  "prune",
+				Usage: "delete history older than the horizon, raising watermarks so that no protection is lost",
+				Flags: []cli.Flag{
+					slashingDBFlag(),
+					uint64Flag(flagHorizonEpochs, "keep `N` epochs of history before each validator's latest record", 4096),
+					uint64Flag(flagSlotsPerEpoch, "slots per epoch of the network, for block history", 32),
+				},
+				Action: slashingPrune,
+			},
+		},
+	}
+}
+
+func parseSlashingHex(what, s string, n int) ([]byte, error) {
+	h := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != n || len(h) == len(s) {
+		return nil, fmt.Errorf("%s %q: want 0x followed by %d hex digits", what, s, 2*n)
+	}
+	return b, nil
+}
+
+func parseSlashingPubkey(s string) (phase0.BLSPubKey, error) {
+	var pk phase0.BLSPubKey
+	b, err := parseSlashingHex("--"+flagPubkey, s, len(pk))
+	copy(pk[:], b)
+	return pk, err
+}
+
+// slashingArgs returns the positional arguments, applying any flags given
+// after them: urfave/cli v2 stops parsing flags at the first argument, but the
+// documented form is `vigil slashing import FILE --genesis-validators-root ROOT`.
+func slashingArgs(c *cli.Context) ([]string, error) {
+	var pos []string
+	args := c.Args().Slice()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			pos = append(pos, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("flag %s needs a value", a)
+			}
+			i++
+			value = args[i]
+		}
+		if err := c.Set(name, value); err != nil {
+			return nil, fmt.Errorf("flag %s: %w", a, err)
+		}
+	}
+	return pos, nil
+}
+
+func slashingImport(c *cli.Context) error {
+	args, err := slashingArgs(c)
+	if err != nil {
+		return err
+	}
+	if len(args) != 1 {
+		return fmt.Errorf("want exactly one interchange FILE argument (use - for standard input)")
+	}
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	var opts slashprotect.ImportOptions
+	if s := c.String(flagGenesisValidatorsRoot); s != "" {
+		b, err := parseSlashingHex("--"+flagGenesisValidatorsRoot, s, len(phase0.Root{}))
+		if err != nil {
+			return err
+		}
+		var root phase0.Root
+		copy(root[:], b)
+		opts.GenesisValidatorsRoot = &root
+	}
+	name := args[0]
+	var in io.Reader = os.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("open interchange file: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	db, err := openSlashingAdmin(c, e)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rep, err := db.Import(c.Context, in, opts)
+	if err != nil {
+		return fmt.Errorf("import %s (nothing was imported): %w", name, err)
+	}
+	for _, cf := range rep.Conflicts {
+		fmt.Fprintf(e.Stderr, "warning: slashable data: %s\n", cf.Detail)
+	}
+	if rep.ConflictCount > 0 {
+		fmt.Fprintf(e.Stderr, "warning: %d slashable findings in %s; all records were kept, so every later message is checked against them\n", rep.ConflictCount, name)
+	}
+	fmt.Fprintf(e.Stdout, "imported %s into %s: %d validator entries, %d new attestations (of %d), %d new blocks (of %d)\n",
+		name, db, rep.Validators, rep.NewAttestations, rep.Attestations, rep.NewBlocks, rep.Blocks)
+	return nil
+}
+
+func slashingExport(c *cli.Context) error {
+	out := c.String(flagOut)
+	if out == "" {
+		return fmt.Errorf("--%s FILE is required", flagOut)
+	}
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	var opts slashprotect.ExportOptions
+	opts.Minimal = c.Bool(flagMinimal)
+	for _, s := range c.StringSlice(flagPubkey) {
+		pk, err := parseSlashingPubkey(s)
+		if err != nil {
+			return err
+		}
+		opts.Pubkeys = append(opts.Pubkeys, pk)
+	}
+	db, err := openSlashingAdmin(c, e)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var rep slashprotect.ExportReport
+	if err := writeSlashingFileAtomic(out, func(w io.Writer) error {
+		var err error
+		rep, err = db.Export(c.Context, w, opts)
+		return err
+	}); err != nil {
+		return fmt.Errorf("export to %s: %w", out, err)
+	}
+	fmt.Fprintf(e.Stdout, "exported %d validators (%d attestations, %d blocks) from %s to %s\n", rep.Validators, rep.Attestations, rep.Blocks, db, out)
+	return nil
+}
+
+// writeFileAtomic writes name 0600 through a temporary file in the same
+// directory, fsynced and renamed into place, so a crash never leaves a
+// partial interchange file under the final name.
+func writeSlashingFileAtomic(name string, write func(io.Writer) error) error {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// slashingHistoryJSON is inspect's JSON output: hex strings and decimal strings, as
+// in EIP-3076.
+type slashingHistoryJSON struct {
+	Pubkey            string         `json:"pubkey"`
+	Watermarks        slashingWatermarksJSON `json:"watermarks"`
+	TotalBlocks       int            `json:"total_blocks"`
+	TotalAttestations int            `json:"total_attestations"`
+	Blocks            []slashingBlockJSON    `json:"signed_blocks"`
+	Attestations      []slashingAttJSON      `json:"signed_attestations"`
+}
+
+type slashingWatermarksJSON struct {
+	BlockSlot         *string `json:"block_slot"`
+	AttestationSource *string `json:"attestation_source"`
+	AttestationTarget *string `json:"attestation_target"`
+}
+
+type slashingBlockJSON struct {
+	Slot        string `json:"slot"`
+	SigningRoot string `json:"signing_root,omitempty"`
+}
+
+type slashingAttJSON struct {
+	SourceEpoch string `json:"source_epoch"`
+	TargetEpoch string `json:"target_epoch"`
+	SigningRoot string `json:"signing_root,omitempty"`
+}
+
+func slashingDecimal[T ~uint64](p *T) *string {
+	if p == nil {
+		return nil
+	}
+	s := fmt.Sprint(uint64(*p))
+	return &s
+}
+
+func slashingRootHex(r *phase0.Root) string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("%#x", r[:])
+}
+
+func slashingInspect(c *cli.Context) error {
+	s := c.String(flagPubkey)
+	if s == "" {
+		return fmt.Errorf("--%s PUBKEY is required", flagPubkey)
+	}
+	pk, err := parseSlashingPubkey(s)
+	if err != nil {
+		return err
+	}
+	format := c.String(flagFormat)
+	if format != "table" && format != "json" {
+		return fmt.Errorf("--%s %q: want table or json", flagFormat, format)
+	}
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	db, err := openSlashingAdmin(c, e)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	h, err := db.History(c.Context, pk, c.Int(flagLimit))
+	if err != nil {
+		return err
+	}
+	out := slashingHistoryJSON{
+		Pubkey: fmt.Sprintf("%#x", h.Pubkey[:]),
+		Watermarks: slashingWatermarksJSON{
+			BlockSlot: slashingDecimal(h.Watermarks.BlockSlot), AttestationSource: slashingDecimal(h.Watermarks.AttestationSource),
+			AttestationTarget: slashingDecimal(h.Watermarks.AttestationTarget),
+		},
+		TotalBlocks: h.TotalBlocks, TotalAttestations: h.TotalAttestations,
+		Blocks: []slashingBlockJSON{}, Attestations: []slashingAttJSON{},
+	}
+	for _, b := range h.Blocks {
+		out.Blocks = append(out.Blocks, slashingBlockJSON{Slot: fmt.Sprint(uint64(b.Slot)), SigningRoot: slashingRootHex(b.SigningRoot)})
+	}
+	for _, a := range h.Attestations {
+		out.Attestations = append(out.Attestations, slashingAttJSON{SourceEpoch: fmt.Sprint(uint64(a.SourceEpoch)), TargetEpoch: fmt.Sprint(uint64(a.TargetEpoch)), SigningRoot: slashingRootHex(a.SigningRoot)})
+	}
+	if format == "json" {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	orNone := func(s *string) string {
+		if s == nil {
+			return "none"
+		}
+		return *s
+	}
+	noRoot := func(s string) string {
+		if s == "" {
+			return "(none)"
+		}
+		return s
+	}
+	w := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "validator\t%s\n", out.Pubkey)
+	fmt.Fprintf(w, "block slot watermark\t%s\n", orNone(out.Watermarks.BlockSlot))
+	fmt.Fprintf(w, "attestation source watermark\t%s\n", orNone(out.Watermarks.AttestationSource))
+	fmt.Fprintf(w, "attestation target watermark\t%s\n", orNone(out.Watermarks.AttestationTarget))
+	fmt.Fprintf(w, "\nblocks (%d of %d, newest first)\nslot\tsigning root\n", len(out.Blocks), out.TotalBlocks)
+	for _, b := range out.Blocks {
+		fmt.Fprintf(w, "%s\t%s\n", b.Slot, noRoot(b.SigningRoot))
+	}
+	fmt.Fprintf(w, "\nattestations (%d of %d, newest first)\nsource\ttarget\tsigning root\n", len(out.Attestations), out.TotalAttestations)
+	for _, a := range out.Attestations {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", a.SourceEpoch, a.TargetEpoch, noRoot(a.SigningRoot))
+	}
+	return w.Flush()
+}
+
+func slashingPrune(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	db, err := openSlashingAdmin(c, e)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rep, err := db.Prune(c.Context, slashprotect.PruneOptions{KeepEpochs: c.Uint64(flagHorizonEpochs), SlotsPerEpoch: c.Uint64(flagSlotsPerEpoch)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "pruned %s: %d attestations and %d blocks deleted from %d validators; their watermarks were raised\n",
+		db, rep.Attestations, rep.Blocks, rep.Validators)
+	return nil
 }

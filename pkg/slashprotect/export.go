@@ -235,6 +235,7 @@ type PruneOptions struct {
 
 // PruneReport summarises a prune.
 type PruneReport struct {
+	// Validators counts validators that lost records.
 	Validators   int
 	Blocks       int64
 	Attestations int64
@@ -271,7 +272,7 @@ func (db *DB) Prune(ctx context.Context, opts PruneOptions) (PruneReport, error)
 		if err != nil {
 			return report, err
 		}
-		changed := false
+		changed, pruned := false, false
 		if target != nil && uint64(*target) > opts.KeepEpochs {
 			res, err := tx.pruneAttestations(ctx, v.id, *target-phase0.Epoch(opts.KeepEpochs))
 			if err != nil {
@@ -281,6 +282,7 @@ func (db *DB) Prune(ctx context.Context, opts PruneOptions) (PruneReport, error)
 			v.wm.AttestationSource, c1 = maxPtr(v.wm.AttestationSource, res.maxSource)
 			v.wm.AttestationTarget, c2 = maxPtr(v.wm.AttestationTarget, res.maxTarget)
 			changed = c1 || c2
+			pruned = res.deleted > 0
 			report.Attestations += res.deleted
 		}
 		keepSlots := opts.KeepEpochs * spe
@@ -292,10 +294,13 @@ func (db *DB) Prune(ctx context.Context, opts PruneOptions) (PruneReport, error)
 			var c bool
 			v.wm.BlockSlot, c = maxPtr(v.wm.BlockSlot, res.maxSlot)
 			changed = changed || c
+			pruned = pruned || res.deleted > 0
 			report.Blocks += res.deleted
 		}
 		if changed {
 			dirty = append(dirty, v)
+		}
+		if pruned {
 			report.Validators++
 		}
 	}
@@ -310,14 +315,14 @@ func (db *DB) Prune(ctx context.Context, opts PruneOptions) (PruneReport, error)
 
 // History is one validator's protection state, for inspection.
 type History struct {
-	Pubkey     phase0.BLSPubKey `json:"pubkey"`
-	Watermarks Watermarks       `json:"watermarks"`
+	Pubkey     phase0.BLSPubKey
+	Watermarks Watermarks
 	// Blocks and Attestations are the most recent records, newest first.
-	Blocks       []SignedBlock       `json:"blocks"`
-	Attestations []SignedAttestation `json:"attestations"`
+	Blocks       []SignedBlock
+	Attestations []SignedAttestation
 	// TotalBlocks and TotalAttestations count all records kept.
-	TotalBlocks       int `json:"total_blocks"`
-	TotalAttestations int `json:"total_attestations"`
+	TotalBlocks       int
+	TotalAttestations int
 }
 
 // History returns a validator's watermarks and its latest limit records of

@@ -72,16 +72,16 @@ type BlockRequest struct {
 // SignedAttestation is a recorded attestation. SigningRoot is nil when the
 // record came from an interchange file without one.
 type SignedAttestation struct {
-	SourceEpoch phase0.Epoch `json:"source_epoch,string"`
-	TargetEpoch phase0.Epoch `json:"target_epoch,string"`
-	SigningRoot *phase0.Root `json:"signing_root,omitempty"`
+	SourceEpoch phase0.Epoch
+	TargetEpoch phase0.Epoch
+	SigningRoot *phase0.Root
 }
 
 // SignedBlock is a recorded block proposal. SigningRoot is nil when the record
 // came from an interchange file without one.
 type SignedBlock struct {
-	Slot        phase0.Slot  `json:"slot,string"`
-	SigningRoot *phase0.Root `json:"signing_root,omitempty"`
+	Slot        phase0.Slot
+	SigningRoot *phase0.Root
 }
 
 // Watermarks are a validator's low watermarks; nil means none yet. A block at
@@ -89,9 +89,9 @@ type SignedBlock struct {
 // with target at or below AttestationTarget is refused unless it repeats a
 // recorded message.
 type Watermarks struct {
-	BlockSlot         *phase0.Slot  `json:"block_slot,omitempty"`
-	AttestationSource *phase0.Epoch `json:"attestation_source,omitempty"`
-	AttestationTarget *phase0.Epoch `json:"attestation_target,omitempty"`
+	BlockSlot         *phase0.Slot
+	AttestationSource *phase0.Epoch
+	AttestationTarget *phase0.Epoch
 }
 
 // Verdict is the answer to one request. The zero Verdict is a refusal without
