@@ -273,10 +273,10 @@ func writeSlashingFileAtomic(name string, write func(io.Writer) error) error {
 // slashingHistoryJSON is inspect's JSON output: hex strings and decimal strings, as
 // in EIP-3076.
 type slashingHistoryJSON struct {
-	Pubkey            string         `json:"pubkey"`
+	Pubkey            string                 `json:"pubkey"`
 	Watermarks        slashingWatermarksJSON `json:"watermarks"`
-	TotalBlocks       int            `json:"total_blocks"`
-	TotalAttestations int            `json:"total_attestations"`
+	TotalBlocks       int                    `json:"total_blocks"`
+	TotalAttestations int                    `json:"total_attestations"`
 	Blocks            []slashingBlockJSON    `json:"signed_blocks"`
 	Attestations      []slashingAttJSON      `json:"signed_attestations"`
 }
