@@ -67,14 +67,22 @@ func (ki keyInfo) parse(want phase0.BLSPubKey) (keystore.Info, error) {
 }
 
 // customMetadata is keyInfo as KV v2 custom metadata (string to string).
+// Vault refuses empty values, so empty fields (a key of unknown derivation
+// path) are left out.
 func (ki keyInfo) customMetadata() map[string]any {
-	return map[string]any{
+	m := map[string]any{}
+	for k, v := range map[string]string{
 		formatField:  ki.Format,
 		"pubkey":     ki.Pubkey,
 		"path":       ki.Path,
 		"created_at": ki.CreatedAt,
 		"origin":     ki.Origin,
+	} {
+		if v != "" {
+			m[k] = v
+		}
 	}
+	return m
 }
 
 // encodePut builds the body of a KV v2 create-only write (cas=0) for key. The
@@ -170,7 +178,12 @@ func decodeKey(body []byte, want phase0.BLSPubKey) (*keystore.Key, error) {
 	if sk.SecretKey.err != nil {
 		return nil, newError(ErrNotVigilKey, sk.SecretKey.err, "not a vigil key")
 	}
-	secret, err := keystore.SecretKeyFromBytes(sk.SecretKey.b[:])
+	// A separate pointer-free array: cgo refuses a slice into a struct that
+	// holds Go pointers.
+	raw := new([secretKeyLen]byte)
+	*raw = sk.SecretKey.b
+	defer clear(raw[:])
+	secret, err := keystore.SecretKeyFromBytes(raw[:])
 	if err != nil {
 		return nil, newError(ErrNotVigilKey, err, "not a vigil key")
 	}

@@ -368,16 +368,17 @@ func (s *Store) Put(ctx context.Context, key *keystore.Key) error {
 	}
 	defer clear(body)
 	path := s.dataPath(key.Pubkey)
+	badRequest := false
 	err = s.call(ctx, "write", path, capCreate, func(ctx context.Context) error {
 		resp, err := s.client.Logical().WriteRawWithContext(ctx, path, body)
 		if resp != nil {
 			resp.Body.Close()
 		}
+		badRequest = isStatus(err, http.StatusBadRequest)
 		return err
 	})
 	if err != nil {
-		var re *api.ResponseError
-		if errors.As(err, &re) && re.StatusCode == http.StatusBadRequest {
+		if badRequest {
 			// KV v2 answers a failed check-and-set with 400; make sure that is
 			// what happened before calling it a duplicate.
 			if exists, xerr := s.exists(ctx, key.Pubkey); xerr == nil && exists {
