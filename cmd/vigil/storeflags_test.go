@@ -83,8 +83,10 @@ func TestOpenKeyStoreDir(t *testing.T) {
 			wantDir: func(d string) string { return filepath.Join(d, "keys") },
 		},
 		{
-			name:    "--keys-dir",
-			args:    func(d string) []string { return []string{"--data-dir", d, "probe", "--keys-dir", filepath.Join(d, "elsewhere")} },
+			name: "--keys-dir",
+			args: func(d string) []string {
+				return []string{"--data-dir", d, "probe", "--keys-dir", filepath.Join(d, "elsewhere")}
+			},
 			wantDir: func(d string) string { return filepath.Join(d, "elsewhere") },
 		},
 	}

@@ -437,8 +437,11 @@ func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 		{
 			name:   "load without read on data",
 			policy: strings.ReplaceAll(vigilPolicy, `["create", "read"]`, `["create"]`),
-			op:     func(s *vaultstore.Store) error { _, err := s.Load(t.Context(), []phase0.BLSPubKey{key.Pubkey}); return err },
-			want:   `policy lacks "read" capability on secret/data/vigil/keys/` + pk,
+			op: func(s *vaultstore.Store) error {
+				_, err := s.Load(t.Context(), []phase0.BLSPubKey{key.Pubkey})
+				return err
+			},
+			want: `policy lacks "read" capability on secret/data/vigil/keys/` + pk,
 		},
 		{
 			name:   "put without create on data",
