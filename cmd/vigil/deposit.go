@@ -1,8 +1,92 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"errors"
+	"fmt"
+	"os"
 
-// depositCommand is a placeholder replaced by the owner of this command group.
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/pkg/deposit"
+)
+
 func depositCommand() *cli.Command {
-	return &cli.Command{Name: "deposit", Usage: "(not yet implemented)"}
+	return &cli.Command{
+		Name:  "deposit",
+		Usage: "work with deposit data files",
+		Subcommands: []*cli.Command{{
+			Name:      "verify",
+			Usage:     "check every deposit in a deposit data file (signature, roots, fork version, amount)",
+			ArgsUsage: "FILE",
+			Flags: []cli.Flag{
+				stringFlag("network", "expected network; default: each entry's own network_name, checked against its fork_version", ""),
+				stringFlag("fork-version", "expected genesis fork version `0x........` of a custom network", ""),
+			},
+			Action: depositVerify,
+		}},
+	}
+}
+
+func depositVerify(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	if c.NArg() != 1 {
+		return errors.New("want exactly one deposit data FILE")
+	}
+	file := c.Args().First()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	entries, err := deposit.ParseFile(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	var expected *deposit.Network
+	if c.String("network") != "" || c.String("fork-version") != "" {
+		n, err := deposit.LookupNetwork(c.String("network"), c.String("fork-version"))
+		if err != nil {
+			return err
+		}
+		expected = &n
+	}
+	failed := 0
+	for i := range entries {
+		d := &entries[i]
+		if err := verifyEntry(d, expected); err != nil {
+			failed++
+			fmt.Fprintf(e.Stdout, "entry %d %s: FAIL: %v\n", i, short(d.Pubkey), err)
+			continue
+		}
+		fmt.Fprintf(e.Stdout, "entry %d %s: OK (%s, %d Gwei, credentials 0x%s…)\n", i, short(d.Pubkey), d.NetworkName, d.Amount, short(d.WithdrawalCredentials))
+	}
+	if failed > 0 {
+		return cli.Exit(fmt.Sprintf("%s: %d of %d deposits failed verification", file, failed, len(entries)), 1)
+	}
+	fmt.Fprintf(e.Stdout, "%s: all %d deposits verified\n", file, len(entries))
+	return nil
+}
+
+// verifyEntry checks against the expected network or, without one, against
+// the entry's own network_name (whose fork version must match when vigil
+// knows the name).
+func verifyEntry(d *deposit.Data, expected *deposit.Network) error {
+	n := expected
+	if n == nil {
+		own, err := deposit.LookupNetwork(d.NetworkName, d.ForkVersion)
+		if err != nil {
+			return fmt.Errorf("%w: %w", deposit.ErrNetwork, err)
+		}
+		n = &own
+	}
+	return deposit.Verify(d, n)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }

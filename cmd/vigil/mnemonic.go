@@ -1,8 +1,50 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"fmt"
 
-// mnemonicCommand is a placeholder replaced by the owner of this command group.
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/pkg/keystore"
+)
+
+const mnemonicWarning = `WARNING: this mnemonic is the master secret of every validator key and BLS
+withdrawal key derived from it. Anyone who has it controls the funds.
+Write it down on paper, offline; never store it on a networked computer,
+never type it into a website, never share it.`
+
 func mnemonicCommand() *cli.Command {
-	return &cli.Command{Name: "mnemonic", Usage: "(not yet implemented)"}
+	return &cli.Command{
+		Name:  "mnemonic",
+		Usage: "create BIP-39 mnemonics",
+		Subcommands: []*cli.Command{{
+			Name:  "new",
+			Usage: "generate a fresh 24-word English mnemonic",
+			Flags: []cli.Flag{
+				stringFlag("out", "write the mnemonic to `FILE` (created 0600, never overwritten) instead of stdout", ""),
+			},
+			Action: mnemonicNew,
+		}},
+	}
+}
+
+func mnemonicNew(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	m, err := keystore.NewMnemonic()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stderr, mnemonicWarning)
+	if out := c.String("out"); out != "" {
+		if err := createNewFile(out, []byte(m+"\n"), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stderr, "Mnemonic written to %s (mode 0600).\n", out)
+		return nil
+	}
+	fmt.Fprintln(e.Stdout, m)
+	return nil
 }
