@@ -282,6 +282,29 @@ func (s *suite) testInterchange(t *testing.T) {
 		})
 	}
 
+	t.Run("large entries", func(t *testing.T) {
+		db, _ := s.open(t)
+		v := IV{PK: pk}
+		for e := uint64(0); e < 300; e++ {
+			v.Atts = append(v.Atts, IA{e, e + 1, int(e) + 1})
+			v.Blocks = append(v.Blocks, IB{e * 3, int(e%2) * int(e)})
+		}
+		rep, err := importString(db, Doc(Network, v, IV{PK: pk2, Atts: v.Atts}), nil)
+		require.NoError(t, err)
+		require.Equal(t, 600, rep.NewAttestations)
+		require.Equal(t, 300, rep.NewBlocks)
+		require.Zero(t, rep.ConflictCount)
+		h, err := db.History(context.Background(), pk, 0)
+		require.NoError(t, err)
+		require.Equal(t, 300, h.TotalAttestations)
+		require.Equal(t, phase0.Epoch(300), h.Attestations[0].TargetEpoch)
+		require.Equal(t, Root(300), *h.Attestations[0].SigningRoot)
+		rep, err = importString(db, exportString(t, db, slashprotect.ExportOptions{}), nil)
+		require.NoError(t, err)
+		require.Zero(t, rep.NewAttestations+rep.NewBlocks)
+		CheckSteps(t, db, []Step{Rep(A(Att(pk, 150, 151, 151), nil)), A(Att(pk, 150, 151, 1), slashprotect.ErrDoubleVote), B(Block(pk, 3, 9), slashprotect.ErrDoubleBlock)})
+	})
+
 	t.Run("first import needs the network", func(t *testing.T) {
 		ctx := context.Background()
 		db, err := slashprotect.Open(ctx, s.cfg.NewURL(t))
