@@ -97,15 +97,19 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 	dec := interchange.NewDecoder(r)
 	elems := decodeAhead(ctx, dec)
 	mins := make(map[phase0.BLSPubKey]*fileMins)
-	checkedFileRoot := false
+	complete := false
 	for e := range elems {
 		if e.err != nil {
 			return report, fmt.Errorf("import into %s: %w", db.where, errors.Join(ErrInterchange, e.err))
 		}
-		if !checkedFileRoot {
-			if checkedFileRoot, err = checkFileNetwork(dec, network); err != nil {
-				return report, err
-			}
+		// Refuse another network's file as soon as its metadata has been read;
+		// it may also come after the data, hence the check on every element.
+		if err := checkFileNetwork(e.md, network); err != nil {
+			return report, err
+		}
+		if e.v == nil {
+			complete = true
+			break
 		}
 		if err := db.importValidator(ctx, tx, e.v, mins, &report); err != nil {
 			return report, fmt.Errorf("import into %s: %w", db.where, err)
@@ -114,9 +118,8 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 	if err := ctx.Err(); err != nil {
 		return report, err
 	}
-	// The decoder only ends without error once metadata has been read.
-	if _, err := checkFileNetwork(dec, network); err != nil {
-		return report, err
+	if !complete {
+		return report, fmt.Errorf("import into %s: interchange decoding stopped early", db.where)
 	}
 
 	var dirty []*validatorState
@@ -175,20 +178,19 @@ func (db *DB) importNetwork(ctx context.Context, tx storeTx, opts ImportOptions)
 	return network, known, nil
 }
 
-func checkFileNetwork(dec *interchange.Decoder, network phase0.Root) (bool, error) {
-	md, ok := dec.Metadata()
-	if !ok {
-		return false, nil
-	}
-	if md.GenesisValidatorsRoot != network {
-		return true, fmt.Errorf("interchange file is for genesis validators root %#x, but this database is for %#x: %w",
+func checkFileNetwork(md *interchange.Metadata, network phase0.Root) error {
+	if md != nil && md.GenesisValidatorsRoot != network {
+		return fmt.Errorf("interchange file is for genesis validators root %#x, but this database is for %#x: %w",
 			md.GenesisValidatorsRoot[:], network[:], errors.Join(ErrWrongNetwork, ErrInterchange))
 	}
-	return true, nil
+	return nil
 }
 
+// decoded is one step of decoding: an element, an error, or (v and err nil)
+// the end of a complete document. md is the metadata read so far.
 type decoded struct {
 	v   *interchange.Validator
+	md  *interchange.Metadata
 	err error
 }
 
@@ -200,15 +202,19 @@ func decodeAhead(ctx context.Context, dec *interchange.Decoder) <-chan decoded {
 		defer close(out)
 		for {
 			v, err := dec.Next()
+			d := decoded{v: v, err: err}
+			if md, ok := dec.Metadata(); ok {
+				d.md = &md
+			}
 			if errors.Is(err, io.EOF) {
-				return
+				d.err = nil
 			}
 			select {
-			case out <- decoded{v: v, err: err}:
+			case out <- d:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil {
+			if d.v == nil {
 				return
 			}
 		}
