@@ -303,55 +303,56 @@ func (t *pgTx) listValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) (
 	return out, nil
 }
 
-// pgAttFacts finds, in one statement, every record at the target and one
-// witness for each surround direction (kind 0, 1, 2).
-const pgAttFacts = `SELECT 0, source_epoch, target_epoch, signing_root FROM attestations
-		WHERE validator_id = $1 AND target_epoch = $3
-	UNION ALL (SELECT 1, source_epoch, target_epoch, signing_root FROM attestations
-		WHERE validator_id = $1 AND target_epoch > $3 AND source_epoch < $2 LIMIT 1)
-	UNION ALL (SELECT 2, source_epoch, target_epoch, signing_root FROM attestations
-		WHERE validator_id = $1 AND source_epoch > $2 AND target_epoch < $3 LIMIT 1)`
+// pgAttFacts finds, in one statement for the whole batch, every record at
+// each request's target and one witness for each surround direction (kind 0,
+// 1, 2). i is the request's 1-based position.
+const pgAttFacts = `SELECT q.i, f.kind, f.source_epoch, f.target_epoch, f.signing_root
+	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS q(vid, src, tgt, i),
+	LATERAL (
+		SELECT 0 AS kind, source_epoch, target_epoch, signing_root FROM attestations
+			WHERE validator_id = q.vid AND target_epoch = q.tgt
+		UNION ALL (SELECT 1, source_epoch, target_epoch, signing_root FROM attestations
+			WHERE validator_id = q.vid AND target_epoch > q.tgt AND source_epoch < q.src LIMIT 1)
+		UNION ALL (SELECT 2, source_epoch, target_epoch, signing_root FROM attestations
+			WHERE validator_id = q.vid AND source_epoch > q.src AND target_epoch < q.tgt LIMIT 1)
+	) AS f`
 
 func (t *pgTx) attestationFacts(ctx context.Context, qs []attQuery) ([]attFacts, error) {
-	// One round trip for the whole batch.
-	batch := &pgx.Batch{}
-	for _, q := range qs {
-		batch.Queue(pgAttFacts, q.validatorID, int64(q.source), int64(q.target))
+	ids := make([]int64, len(qs))
+	sources := make([]int64, len(qs))
+	targets := make([]int64, len(qs))
+	for i, q := range qs {
+		ids[i], sources[i], targets[i] = q.validatorID, int64(q.source), int64(q.target)
 	}
-	br := t.tx.SendBatch(ctx, batch)
+	rows, err := t.tx.Query(ctx, pgAttFacts, ids, sources, targets)
+	if err != nil {
+		return nil, fmt.Errorf("query attestations: %w", err)
+	}
+	defer rows.Close()
 	out := make([]attFacts, len(qs))
-	for i := range qs {
-		rows, err := br.Query()
-		if err != nil {
-			_ = br.Close()
+	for rows.Next() {
+		var i int64
+		var kind int
+		var s, tg int64
+		var root []byte
+		if err := rows.Scan(&i, &kind, &s, &tg, &root); err != nil {
 			return nil, fmt.Errorf("query attestations: %w", err)
 		}
-		for rows.Next() {
-			var kind int
-			var s, tg int64
-			var root []byte
-			if err := rows.Scan(&kind, &s, &tg, &root); err != nil {
-				rows.Close()
-				_ = br.Close()
-				return nil, fmt.Errorf("query attestations: %w", err)
-			}
-			a := SignedAttestation{SourceEpoch: phase0.Epoch(s), TargetEpoch: phase0.Epoch(tg), SigningRoot: rootFromBytes(root)}
-			switch kind {
-			case 0:
-				out[i].sameTarget = append(out[i].sameTarget, a)
-			case 1:
-				out[i].surrounding = &a
-			case 2:
-				out[i].surrounded = &a
-			}
+		if i < 1 || i > int64(len(qs)) {
+			return nil, fmt.Errorf("query attestations: row for request %d of %d", i, len(qs))
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			_ = br.Close()
-			return nil, fmt.Errorf("query attestations: %w", err)
+		a := SignedAttestation{SourceEpoch: phase0.Epoch(s), TargetEpoch: phase0.Epoch(tg), SigningRoot: rootFromBytes(root)}
+		f := &out[i-1]
+		switch kind {
+		case 0:
+			f.sameTarget = append(f.sameTarget, a)
+		case 1:
+			f.surrounding = &a
+		case 2:
+			f.surrounded = &a
 		}
 	}
-	if err := br.Close(); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query attestations: %w", err)
 	}
 	return out, nil
