@@ -14,9 +14,10 @@ import (
 	"github.com/vigil-eth/vigil/pkg/keystore"
 )
 
-func randomKey(t *testing.T) *keystore.Key {
-	t.Helper()
-	require.NoError(t, blsinit.Init())
+func randomKey(t testing.TB) *keystore.Key {
+	if err := blsinit.Init(); err != nil {
+		t.Fatal(err)
+	}
 	var sk bls.SecretKey
 	sk.SetByCSPRNG()
 	return &keystore.Key{
@@ -28,6 +29,16 @@ func randomKey(t *testing.T) *keystore.Key {
 		},
 		Secret: &sk,
 	}
+}
+
+func readBodyForBench(put []byte) []byte {
+	var req struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(put, &req); err != nil {
+		panic(err)
+	}
+	return []byte(`{"request_id":"x","data":{"data":` + string(req.Data) + `,"metadata":{"version":1}}}`)
 }
 
 // readBodyFor wraps a Put body's data the way KV v2 returns it from a read.

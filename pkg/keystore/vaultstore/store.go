@@ -372,6 +372,8 @@ func (s *Store) Put(ctx context.Context, key *keystore.Key) error {
 	err = s.call(ctx, "write", path, capCreate, func(ctx context.Context) error {
 		resp, err := s.client.Logical().WriteRawWithContext(ctx, path, body)
 		if resp != nil {
+			// Drained, so the connection goes back to the pool.
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
 		badRequest = isStatus(err, http.StatusBadRequest)
@@ -477,9 +479,6 @@ func (s *Store) parallel(ctx context.Context, n int, fn func(ctx context.Context
 	}
 	return nil
 }
-
-// Address is the Vault server's URL, for logs and status output.
-func (s *Store) Address() string { return s.cfg.Address }
 
 // Location names where keys are stored, e.g. "secret/data/vigil/keys".
 func (s *Store) Location() string {
