@@ -19,16 +19,17 @@ var (
 	ErrMnemonicChecksum = errors.New("mnemonic checksum is wrong: a word is mistyped or the words are out of order")
 )
 
-// UnknownWordError names the first word of a mnemonic that is not in the
-// BIP-39 English list; it matches ErrMnemonicWord with errors.Is.
+// UnknownWordError names, by its position, the first word of a mnemonic that
+// is not in the BIP-39 English list; it matches ErrMnemonicWord with
+// errors.Is. The word itself is left out: even a misspelt word is part of
+// the secret and must not reach logs or terminals' scrollback.
 type UnknownWordError struct {
 	// Position is 1-based, as an operator counts the words they wrote down.
 	Position int
-	Word     string
 }
 
 func (e *UnknownWordError) Error() string {
-	return fmt.Sprintf("word %d %q is not in the BIP-39 English word list", e.Position, e.Word)
+	return fmt.Sprintf("word %d is not in the BIP-39 English word list: check its spelling against your written copy", e.Position)
 }
 
 // Is makes errors.Is(err, ErrMnemonicWord) hold.
@@ -66,7 +67,7 @@ func ValidateMnemonic(mnemonic string) error {
 	}
 	for i, w := range words {
 		if _, ok := bip39.GetWordIndex(w); !ok {
-			return &UnknownWordError{Position: i + 1, Word: w}
+			return &UnknownWordError{Position: i + 1}
 		}
 	}
 	if _, err := bip39.EntropyFromMnemonic(strings.Join(words, " ")); err != nil {
