@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -398,8 +399,11 @@ func (d keysDeps) importKeys(c *cli.Context) error {
 	return nil
 }
 
-// keystoreFiles expands the --keystores arguments: files as given, and the
-// *.json files directly in a directory (deposit data files excluded).
+// keystoreFiles expands the --keystores arguments: files as given, and every
+// *.json file under a directory, so that the layouts other clients use
+// (Lighthouse's validators/0x…/voting-keystore.json, Teku's and the deposit
+// CLIs' flat folders) import as they are. Deposit data files and vigil's own
+// metadata sidecars are not keystores and are left out.
 func keystoreFiles(args []string) ([]string, error) {
 	if len(args) == 0 {
 		return nil, errors.New("--keystores is required")
@@ -414,14 +418,24 @@ func keystoreFiles(args []string) ([]string, error) {
 			files = append(files, a)
 			continue
 		}
-		matches, err := filepath.Glob(filepath.Join(a, "*.json"))
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range matches {
-			if !strings.HasPrefix(filepath.Base(m), "deposit_data-") {
-				files = append(files, m)
+		err = filepath.WalkDir(a, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
 			}
+			name := d.Name()
+			if d.IsDir() {
+				if path != a && strings.HasPrefix(name, ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if filepath.Ext(name) == ".json" && !strings.HasPrefix(name, "deposit_data-") && name != "vigil.json" {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--keystores: %w", err)
 		}
 	}
 	if len(files) == 0 {

@@ -297,3 +297,30 @@ func TestDepositVerifyTampered(t *testing.T) {
 	require.Contains(t, h.stdout.String(), "FAIL")
 	require.Contains(t, exit.Error(), "1 of 2 deposits failed")
 }
+
+func TestKeysImportNestedLayouts(t *testing.T) {
+	h := newHarness(t)
+	keys := keystoretest.Keys(t, 3)
+	in := filepath.Join(h.dir, "lighthouse")
+	write := func(rel string, k *keystore.Key) {
+		ks, err := keystore.Encrypt(k, "pw", keystore.EncryptParams{KDF: keystore.KDFPBKDF2, Cost: 8})
+		require.NoError(t, err)
+		data, err := ks.Marshal()
+		require.NoError(t, err)
+		p := filepath.Join(in, rel)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		require.NoError(t, os.WriteFile(p, data, 0o600))
+	}
+	// Lighthouse's validators/0x…/voting-keystore.json, a flat Teku-style
+	// file, and a hidden folder that must be ignored.
+	write(filepath.Join("validators", pubkeyHex(keys[0].Pubkey), "voting-keystore.json"), keys[0])
+	write("keys/teku-key.json", keys[1])
+	write(".trash/old.json", keys[2])
+	require.NoError(t, os.WriteFile(filepath.Join(in, "validators", pubkeyHex(keys[0].Pubkey), "vigil.json"), []byte("{}"), 0o600))
+
+	require.NoError(t, h.run("keys", "import", "--keystores", in, "--password-file", h.file("pw", "pw\n")))
+	require.Contains(t, h.stdout.String(), "Imported 2 keys, skipped 0 already present, 0 failed.")
+	infos, err := h.store.List(t.Context())
+	require.NoError(t, err)
+	require.Len(t, infos, 2)
+}
