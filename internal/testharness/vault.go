@@ -267,15 +267,6 @@ func (v *Vault) EnableKVv1(t testing.TB, mount string) {
 	}
 }
 
-// EnableKVv2 mounts a KV version 2 engine at mount.
-func (v *Vault) EnableKVv2(t testing.TB, mount string) {
-	t.Helper()
-	err := v.root.Sys().Mount(mount, &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"}})
-	if err != nil {
-		t.Fatalf("mount KV v2 at %s: %v", mount, err)
-	}
-}
-
 // WriteKV writes data as a new version of the KV v2 secret at path in mount.
 func (v *Vault) WriteKV(t testing.TB, mount, path string, data map[string]any) {
 	t.Helper()

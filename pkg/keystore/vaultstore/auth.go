@@ -118,8 +118,9 @@ func (s *Store) appRoleLogin(ctx context.Context) (string, error) {
 		switch {
 		case errors.As(err, &re) && (re.StatusCode == http.StatusBadRequest || re.StatusCode == http.StatusForbidden):
 			return "", newError(ErrPermissionDenied, nil,
-				"AppRole login at %s on Vault %s refused (HTTP %d%s): check the role ID and the secret ID in %s",
-				path, s.cfg.Address, re.StatusCode, vaultMessages(re), s.cfg.AppRoleSecretIDFile)
+				"AppRole login at %s on Vault %s refused (HTTP %d%s): check the role ID, the secret ID in %s, "+
+					"and that AppRole is enabled at auth/%s",
+				path, s.cfg.Address, re.StatusCode, vaultMessages(re), s.cfg.AppRoleSecretIDFile, s.cfg.AppRoleMount)
 		case re != nil:
 			return "", s.responseError(re, "write", path, capUpdate)
 		default:

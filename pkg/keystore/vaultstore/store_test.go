@@ -72,6 +72,27 @@ func randomKeys(t testing.TB, n int) []*keystore.Key {
 	return keys
 }
 
+// fakeClock is a settable clock; After never fires, so nothing the store
+// schedules on it runs unless a test says so.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(time.Duration) <-chan time.Time { return nil }
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // putAll stores keys with parallel puts.
 func putAll(t testing.TB, s *vaultstore.Store, keys []*keystore.Key) {
 	t.Helper()
@@ -364,6 +385,7 @@ func TestAppRoleTokenReplacedAfterExpiry(t *testing.T) {
 		first := s.CurrentToken()
 
 		time.Sleep(4 * time.Second)
+		require.NotEqual(t, first, s.CurrentToken(), "the renewal goroutine logs in again before the token expires")
 		_, err := s.Load(t.Context(), []phase0.BLSPubKey{key.Pubkey})
 		require.NoError(t, err, "loads keep working after the first token expired")
 		require.NotEqual(t, first, s.CurrentToken())
@@ -396,6 +418,20 @@ func TestAppRoleTokenReplacedAfterExpiry(t *testing.T) {
 		_, err := s.List(t.Context())
 		require.NoError(t, err, "the token was renewed before it expired")
 		require.Equal(t, token, s.CurrentToken())
+	})
+	t.Run("token TTL follows the injected clock", func(t *testing.T) {
+		clock := &fakeClock{now: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)}
+		s := open(t, vaultstore.Config{Address: v.Addr, Token: v.CreateToken(t, vigilPolicy, time.Hour)}, vaultstore.WithClock(clock))
+		ttl, expires := s.TokenTTL()
+		require.True(t, expires)
+		require.InDelta(t, time.Hour.Seconds(), ttl.Seconds(), 5)
+		clock.advance(45 * time.Minute)
+		ttl, _ = s.TokenTTL()
+		require.InDelta(t, (15 * time.Minute).Seconds(), ttl.Seconds(), 5)
+		clock.advance(time.Hour)
+		ttl, expires = s.TokenTTL()
+		require.True(t, expires)
+		require.Zero(t, ttl)
 	})
 	t.Run("token file is read again after revocation", func(t *testing.T) {
 		file := writeFile(t, v.CreateToken(t, vigilPolicy, 0), 0o600)
