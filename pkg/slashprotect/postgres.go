@@ -30,8 +30,11 @@ var pgMigrations = []string{
 		signing_root BYTEA NOT NULL CHECK (length(signing_root) IN (0, 32)),
 		PRIMARY KEY (validator_id, slot, signing_root)
 	);
+	-- No foreign key on attestations.validator_id: its per-row trigger doubled
+	-- the time of a 10^7-record import. Rows are only written with the id of a
+	-- validator row locked in the same transaction, and validators are never deleted.
 	CREATE TABLE attestations (
-		validator_id BIGINT NOT NULL REFERENCES validators (id),
+		validator_id BIGINT NOT NULL,
 		target_epoch BIGINT NOT NULL CHECK (target_epoch >= 0),
 		source_epoch BIGINT NOT NULL CHECK (source_epoch >= 0),
 		signing_root BYTEA NOT NULL CHECK (length(signing_root) IN (0, 32)),
@@ -381,6 +384,9 @@ func (t *pgTx) blockFacts(ctx context.Context, qs []blockQuery) ([]blockFacts, e
 	return out, nil
 }
 
+// copyThreshold is the row count from which inserts use COPY.
+const copyThreshold = 256
+
 func (t *pgTx) insertAttestations(ctx context.Context, rows []attRow) error {
 	if len(rows) == 0 {
 		return nil
@@ -391,6 +397,17 @@ func (t *pgTx) insertAttestations(ctx context.Context, rows []attRow) error {
 	roots := make([][]byte, len(rows))
 	for i, r := range rows {
 		ids[i], targets[i], sources[i], roots[i] = r.validatorID, int64(r.att.TargetEpoch), int64(r.att.SourceEpoch), rootBytes(r.att.SigningRoot)
+	}
+	if len(rows) >= copyThreshold {
+		// Imports: COPY is several times faster than INSERT for bulk rows. Import
+		// has already dropped every duplicate of an existing row.
+		src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			return []any{ids[i], targets[i], sources[i], roots[i]}, nil
+		})
+		if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"attestations"}, []string{"validator_id", "target_epoch", "source_epoch", "signing_root"}, src); err != nil {
+			return fmt.Errorf("record attestations: %w", err)
+		}
+		return nil
 	}
 	if _, err := t.tx.Exec(ctx, `INSERT INTO attestations (validator_id, target_epoch, source_epoch, signing_root)
 		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[]) ON CONFLICT DO NOTHING`,
