@@ -1,0 +1,141 @@
+// Package signer is the single door every validator signature passes through.
+// It computes domains and signing roots itself from spec types, gates blocks
+// and attestations through the slashing-protection database (the record is
+// durably committed before any signature is computed), guards against clocks
+// and beacon nodes that run ahead, and signs with herumi BLS.
+package signer
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+
+	"github.com/vigil-eth/vigil/pkg/keystore"
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
+)
+
+// SlashingDB is the part of *slashprotect.DB the signer uses. It is an
+// interface so tests can inject failures; production passes *slashprotect.DB.
+type SlashingDB interface {
+	CheckAndRecordAttestations(ctx context.Context, reqs []slashprotect.AttestationRequest) ([]slashprotect.Verdict, error)
+	CheckAndRecordBlock(ctx context.Context, req slashprotect.BlockRequest) (slashprotect.Verdict, error)
+	SetGenesisValidatorsRoot(ctx context.Context, root phase0.Root) error
+	History(ctx context.Context, pubkey phase0.BLSPubKey, limit int) (slashprotect.History, error)
+}
+
+// Kind names a kind of signed message, for observers and errors.
+type Kind string
+
+// Kinds of signed messages.
+const (
+	KindAttestation                 Kind = "attestation"
+	KindBlock                       Kind = "block"
+	KindRANDAO                      Kind = "randao_reveal"
+	KindAggregateAndProof           Kind = "aggregate_and_proof"
+	KindSelectionProof              Kind = "selection_proof"
+	KindSyncCommitteeMessage        Kind = "sync_committee_message"
+	KindSyncCommitteeSelectionProof Kind = "sync_committee_selection_proof"
+	KindContributionAndProof        Kind = "contribution_and_proof"
+	KindValidatorRegistration       Kind = "validator_registration"
+	KindVoluntaryExit               Kind = "voluntary_exit"
+)
+
+// Reason says why a message was refused, as a stable label for metrics.
+type Reason string
+
+// Refusal reasons. The slashing-protection ones mirror slashprotect's rules.
+const (
+	ReasonDoubleVote        Reason = "double_vote"
+	ReasonSurroundVote      Reason = "surround_vote"
+	ReasonSurroundedVote    Reason = "surrounded_vote"
+	ReasonSourceAfterTarget Reason = "source_after_target"
+	ReasonDoubleBlock       Reason = "double_block"
+	ReasonBelowWatermark    Reason = "below_watermark"
+	ReasonInvalidRequest    Reason = "invalid_request"
+	ReasonUnknownRule       Reason = "unknown_rule"
+	ReasonFuture            Reason = "future"
+	ReasonLongGap           Reason = "long_gap"
+	ReasonUnknownKey        Reason = "unknown_key"
+	ReasonInvalidMessage    Reason = "invalid_message"
+	ReasonForkMismatch      Reason = "fork_mismatch"
+)
+
+// Observer is told about every signature made, refused or failed. The monitor
+// implements it (metrics); methods must be cheap and safe for concurrent use.
+type Observer interface {
+	// Signed counts n signatures of kind released to the caller.
+	Signed(kind Kind, n int)
+	// Refused counts one message of kind refused for reason.
+	Refused(kind Kind, reason Reason)
+	// Failed counts n messages of kind not signed because of an
+	// infrastructure error (slashing database unreachable, context cancelled).
+	Failed(kind Kind, n int)
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	db            SlashingDB
+	spec          *ChainSpec
+	keys          []*keystore.Key
+	clock         func() time.Time
+	log           *slog.Logger
+	observer      Observer
+	maxGapEpochs  uint64
+	allowLongGap  bool
+	workers       int
+}
+
+// DefaultMaxGapEpochs is the long-gap limit: 225 epochs is one day on mainnet
+// (225 × 32 × 12 s).
+const DefaultMaxGapEpochs = 225
+
+// WithSlashingDB sets the slashing-protection database (mandatory).
+func WithSlashingDB(db SlashingDB) Option { return func(o *options) { o.db = db } }
+
+// WithChainSpec sets the chain the signer signs for (mandatory); see
+// ChainSpecFromBeacon.
+func WithChainSpec(spec ChainSpec) Option { return func(o *options) { o.spec = &spec } }
+
+// WithKeys adds signing keys at construction; the signer takes ownership and
+// zeroes them on removal or Close.
+func WithKeys(keys ...*keystore.Key) Option {
+	return func(o *options) { o.keys = append(o.keys, keys...) }
+}
+
+// WithClock sets the wall clock used by the future guard; time.Now by default.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithLogger sets the logger; slog.Default() by default.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithObserver sets the observer of signatures and refusals.
+func WithObserver(obs Observer) Option { return func(o *options) { o.observer = obs } }
+
+// WithMaxGapEpochs sets the long-gap limit in epochs (DefaultMaxGapEpochs by
+// default); 0 disables the guard.
+func WithMaxGapEpochs(n uint64) Option { return func(o *options) { o.maxGapEpochs = n } }
+
+// WithLongGapOverride lets blocks and attestations through the long-gap guard:
+// the operator confirms that the validator really was offline that long.
+func WithLongGapOverride() Option { return func(o *options) { o.allowLongGap = true } }
+
+// WithWorkers sets how many goroutines sign a batch in parallel; GOMAXPROCS
+// by default.
+func WithWorkers(n int) Option { return func(o *options) { o.workers = n } }
+
+// AttestationDuty is one validator's attestation to sign.
+type AttestationDuty struct {
+	Pubkey phase0.BLSPubKey
+	Data   *phase0.AttestationData
+}
+
+// AttestationResult is the outcome for one AttestationDuty: a signature, or
+// Err (a *RefusalError for refusals).
+type AttestationResult struct {
+	Signature phase0.BLSSignature
+	Err       error
+}
