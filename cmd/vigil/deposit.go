@@ -32,10 +32,14 @@ func depositVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.NArg() != 1 {
+	args, err := positionalArgs(c)
+	if err != nil {
+		return err
+	}
+	if len(args) != 1 {
 		return errors.New("want exactly one deposit data FILE")
 	}
-	file := c.Args().First()
+	file := args[0]
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err

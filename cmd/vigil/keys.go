@@ -499,7 +499,7 @@ func (d keysDeps) export(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pk, err := parsePubkeyFlag(c.String("pubkey"))
+	pk, err := parsePubkeyFlag("pubkey", c.String("pubkey"))
 	if err != nil {
 		return err
 	}
@@ -552,7 +552,7 @@ func (d keysDeps) delete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pk, err := parsePubkeyFlag(c.String("pubkey"))
+	pk, err := parsePubkeyFlag("pubkey", c.String("pubkey"))
 	if err != nil {
 		return err
 	}
@@ -582,19 +582,6 @@ func (d keysDeps) delete(c *cli.Context) error {
 }
 
 func pubkeyHex(pk phase0.BLSPubKey) string { return "0x" + hex.EncodeToString(pk[:]) }
-
-func parsePubkeyFlag(s string) (phase0.BLSPubKey, error) {
-	var pk phase0.BLSPubKey
-	if s == "" {
-		return pk, errors.New("--pubkey is required")
-	}
-	b, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(s), "0x"))
-	if err != nil || len(b) != len(pk) {
-		return pk, fmt.Errorf("--pubkey %q: want 0x and 96 hex digits", s)
-	}
-	copy(pk[:], b)
-	return pk, nil
-}
 
 // readSecretFlagFile reads a password, passphrase or mnemonic file and trims one
 // trailing newline. Its errors name the file, never the content.

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
@@ -100,51 +98,8 @@ func slashingCommand() *cli.Command {
 	}
 }
 
-func parseSlashingHex(what, s string, n int) ([]byte, error) {
-	h := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != n || len(h) == len(s) {
-		return nil, fmt.Errorf("%s %q: want 0x followed by %d hex digits", what, s, 2*n)
-	}
-	return b, nil
-}
-
-func parseSlashingPubkey(s string) (phase0.BLSPubKey, error) {
-	var pk phase0.BLSPubKey
-	b, err := parseSlashingHex("--"+flagPubkey, s, len(pk))
-	copy(pk[:], b)
-	return pk, err
-}
-
-// slashingArgs returns the positional arguments, applying any flags given
-// after them: urfave/cli v2 stops parsing flags at the first argument, but the
-// documented form is `vigil slashing import FILE --genesis-validators-root ROOT`.
-func slashingArgs(c *cli.Context) ([]string, error) {
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "-" || !strings.HasPrefix(a, "-") {
-			pos = append(pos, a)
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !hasValue {
-			if i+1 >= len(args) {
-				return nil, fmt.Errorf("flag %s needs a value", a)
-			}
-			i++
-			value = args[i]
-		}
-		if err := c.Set(name, value); err != nil {
-			return nil, fmt.Errorf("flag %s: %w", a, err)
-		}
-	}
-	return pos, nil
-}
-
 func slashingImport(c *cli.Context) error {
-	args, err := slashingArgs(c)
+	args, err := positionalArgs(c)
 	if err != nil {
 		return err
 	}
@@ -157,7 +112,7 @@ func slashingImport(c *cli.Context) error {
 	}
 	var opts slashprotect.ImportOptions
 	if s := c.String(flagGenesisValidatorsRoot); s != "" {
-		b, err := parseSlashingHex("--"+flagGenesisValidatorsRoot, s, len(phase0.Root{}))
+		b, err := parseHexFlag(flagGenesisValidatorsRoot, s, len(phase0.Root{}))
 		if err != nil {
 			return err
 		}
@@ -207,7 +162,7 @@ func slashingExport(c *cli.Context) error {
 	var opts slashprotect.ExportOptions
 	opts.Minimal = c.Bool(flagMinimal)
 	for _, s := range c.StringSlice(flagPubkey) {
-		pk, err := parseSlashingPubkey(s)
+		pk, err := parsePubkeyFlag(flagPubkey, s)
 		if err != nil {
 			return err
 		}
@@ -318,7 +273,7 @@ func slashingInspect(c *cli.Context) error {
 	if s == "" {
 		return fmt.Errorf("--%s PUBKEY is required", flagPubkey)
 	}
-	pk, err := parseSlashingPubkey(s)
+	pk, err := parsePubkeyFlag(flagPubkey, s)
 	if err != nil {
 		return err
 	}
