@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone on a fresh machine: installs what the
-# integration tests need (PostgreSQL from Debian, a Vault dev server built from
-# the Go module proxy and cached outside the checkout), then runs every test
-# with the race detector. Integration tests fail, rather than skip, here.
+# integration tests need (PostgreSQL from Debian, a Vault dev server and a
+# geth + Prysm devnet built from the Go module proxy and cached outside the
+# checkout), then runs every test with the race detector. Integration tests fail, rather than skip, here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,9 @@ install_postgres
 log "building or reusing the Vault dev server binary"
 VIGIL_VAULT_BIN="$(scripts/build-vault.sh)"
 export VIGIL_VAULT_BIN
+log "building or reusing the devnet binaries (geth, Prysm beacon-chain, prysmctl, validator)"
+VIGIL_DEVNET_BIN_DIR="$(scripts/build-devnet.sh)"
+export VIGIL_DEVNET_BIN_DIR
 export VIGIL_REQUIRE_INTEGRATION=1
 
 log "go vet and gofmt"
