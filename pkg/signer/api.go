@@ -78,15 +78,15 @@ type Observer interface {
 type Option func(*options)
 
 type options struct {
-	db            SlashingDB
-	spec          *ChainSpec
-	keys          []*keystore.Key
-	clock         func() time.Time
-	log           *slog.Logger
-	observer      Observer
-	maxGapEpochs  uint64
-	allowLongGap  bool
-	workers       int
+	db           SlashingDB
+	spec         *ChainSpec
+	keys         []*keystore.Key
+	clock        func() time.Time
+	log          *slog.Logger
+	observer     Observer
+	maxGapEpochs uint64
+	allowLongGap bool
+	workers      int
 }
 
 // DefaultMaxGapEpochs is the long-gap limit: 225 epochs is one day on mainnet

@@ -1,134 +1,334 @@
 package signer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
-	"github.com/attestantio/go-eth2-client/api"
-	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
-	"github.com/attestantio/go-eth2-client/spec"
-	"github.com/attestantio/go-eth2-client/spec/altair"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/herumi/bls-eth-go-binary/bls"
 
+	"github.com/vigil-eth/vigil/internal/blsinit"
 	"github.com/vigil-eth/vigil/pkg/keystore"
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
-
-var errNotImplemented = errors.New("signer: not implemented yet")
 
 // ErrKeyMismatch refuses a key whose secret does not belong to its Pubkey
 // field: signing with it would record slashing protection under the wrong key.
 var ErrKeyMismatch = errors.New("secret key does not match its public key")
 
+// ErrMissingOption names a mandatory option New was not given.
+var ErrMissingOption = errors.New("mandatory option missing")
+
 // Signer signs every message a validator client needs. It is safe for
 // concurrent use.
 type Signer struct {
-	mu   sync.RWMutex
-	keys map[phase0.BLSPubKey]*keystore.Key
+	db           SlashingDB
+	spec         ChainSpec
+	now          func() time.Time
+	log          *slog.Logger
+	obs          Observer
+	maxGapEpochs uint64
+	allowLongGap bool
+	workers      int
+	domains      map[domainKey]phase0.Domain
+
+	mu     sync.RWMutex // guards keys and closed; held for reading while a secret is in use
+	keys   map[phase0.BLSPubKey]*keystore.Key
+	closed bool
+
+	latestMu sync.Mutex
+	// latest is each key's latest epoch with a block or attestation in the
+	// slashing database, for the long-gap guard; absent means not loaded yet.
+	latest map[phase0.BLSPubKey]latestEpoch
+}
+
+type latestEpoch struct {
+	epoch phase0.Epoch
+	known bool // false: the database has nothing for this key
+}
+
+type domainKey struct {
+	domainType phase0.DomainType
+	version    phase0.Version
 }
 
 // New checks the options, the chain spec and the slashing database's network
-// and returns a Signer. WithSlashingDB and WithChainSpec are mandatory.
+// and returns a Signer. WithSlashingDB and WithChainSpec are mandatory. The
+// signer runs no goroutines between calls, so ctx only bounds the network
+// check.
 func New(ctx context.Context, opts ...Option) (*Signer, error) {
-	return nil, errNotImplemented
+	o := options{clock: time.Now, maxGapEpochs: DefaultMaxGapEpochs}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case o.db == nil:
+		return nil, fmt.Errorf("%w: WithSlashingDB", ErrMissingOption)
+	case o.spec == nil:
+		return nil, fmt.Errorf("%w: WithChainSpec", ErrMissingOption)
+	case o.clock == nil:
+		return nil, fmt.Errorf("%w: WithClock was given a nil clock", ErrMissingOption)
+	}
+	if err := o.spec.Validate(); err != nil {
+		return nil, err
+	}
+	if err := blsinit.Init(); err != nil {
+		return nil, err
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	if o.observer == nil {
+		o.observer = nopObserver{}
+	}
+	if o.workers <= 0 {
+		o.workers = runtime.GOMAXPROCS(0)
+	}
+	// The database records the root on first use and refuses any other one
+	// from then on: a signer for another network must not start.
+	if err := o.db.SetGenesisValidatorsRoot(ctx, o.spec.GenesisValidatorsRoot); err != nil {
+		if errors.Is(err, slashprotect.ErrWrongNetwork) {
+			return nil, fmt.Errorf("beacon node's genesis validators root %#x is not the slashing database's: "+
+				"the node or the database belongs to another network: %w", o.spec.GenesisValidatorsRoot[:], err)
+		}
+		return nil, fmt.Errorf("record genesis validators root in the slashing database: %w", err)
+	}
+	s := &Signer{
+		db:           o.db,
+		spec:         *o.spec,
+		now:          o.clock,
+		log:          o.log,
+		obs:          o.observer,
+		maxGapEpochs: o.maxGapEpochs,
+		allowLongGap: o.allowLongGap,
+		workers:      o.workers,
+		keys:         make(map[phase0.BLSPubKey]*keystore.Key),
+		latest:       make(map[phase0.BLSPubKey]latestEpoch),
+	}
+	if err := s.buildDomains(); err != nil {
+		return nil, err
+	}
+	if err := s.AddKeys(o.keys...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// buildDomains precomputes every domain the signer can need: each domain
+// type under each scheduled fork version, plus the builder domain.
+func (s *Signer) buildDomains() error {
+	d := s.spec.Domains
+	types := []phase0.DomainType{d.BeaconProposer, d.BeaconAttester, d.Randao, d.Deposit, d.VoluntaryExit,
+		d.SelectionProof, d.AggregateAndProof, d.SyncCommittee, d.SyncCommitteeSelectionProof, d.ContributionAndProof}
+	s.domains = make(map[domainKey]phase0.Domain)
+	for _, f := range s.spec.forks() {
+		for _, dt := range types {
+			dom, err := ComputeDomain(dt, f.fork.Version, s.spec.GenesisValidatorsRoot)
+			if err != nil {
+				return err
+			}
+			s.domains[domainKey{dt, f.fork.Version}] = dom
+		}
+	}
+	return nil
+}
+
+// domain is get_domain for a domain type at an epoch, using the fork schedule.
+func (s *Signer) domain(dt phase0.DomainType, epoch phase0.Epoch) (phase0.Domain, error) {
+	return s.domainWithVersion(dt, s.spec.forkAt(epoch).fork.Version)
+}
+
+func (s *Signer) domainWithVersion(dt phase0.DomainType, v phase0.Version) (phase0.Domain, error) {
+	if dom, ok := s.domains[domainKey{dt, v}]; ok {
+		return dom, nil
+	}
+	return ComputeDomain(dt, v, s.spec.GenesisValidatorsRoot)
 }
 
 // AddKeys hands keys to the signer, which then owns them (it zeroes them on
 // removal or Close). A key already held is kept and the duplicate zeroed.
 // It fails with ErrKeyMismatch, adding nothing, if any secret does not match
 // its pubkey.
-func (s *Signer) AddKeys(keys ...*keystore.Key) error { return errNotImplemented }
+func (s *Signer) AddKeys(keys ...*keystore.Key) error {
+	for _, k := range keys {
+		if k == nil || k.Secret == nil {
+			return fmt.Errorf("add keys: %w: nil key", ErrInvalidMessage)
+		}
+		if keystore.PublicKey(k.Secret) != k.Pubkey {
+			return fmt.Errorf("add key %s: %w", shortPubkey(k.Pubkey), ErrKeyMismatch)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, k := range keys {
+		if held, ok := s.keys[k.Pubkey]; ok {
+			if held != k {
+				k.Zero()
+			}
+			continue
+		}
+		s.keys[k.Pubkey] = k
+	}
+	return nil
+}
 
 // RemoveKeys forgets and zeroes the keys with these public keys and returns
-// how many were held.
-func (s *Signer) RemoveKeys(pubkeys ...phase0.BLSPubKey) int { return 0 }
+// how many were held. It waits for signatures in progress with those keys.
+func (s *Signer) RemoveKeys(pubkeys ...phase0.BLSPubKey) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, pk := range pubkeys {
+		if k, ok := s.keys[pk]; ok {
+			k.Zero()
+			delete(s.keys, pk)
+			n++
+		}
+	}
+	return n
+}
 
 // Pubkeys lists the held public keys in byte order.
-func (s *Signer) Pubkeys() []phase0.BLSPubKey { return nil }
+func (s *Signer) Pubkeys() []phase0.BLSPubKey {
+	s.mu.RLock()
+	out := make([]phase0.BLSPubKey, 0, len(s.keys))
+	for pk := range s.keys {
+		out = append(out, pk)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b phase0.BLSPubKey) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
 
 // HasKey reports whether the signer holds the key for pubkey.
-func (s *Signer) HasKey(pubkey phase0.BLSPubKey) bool { return false }
+func (s *Signer) HasKey(pubkey phase0.BLSPubKey) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.keys[pubkey]
+	return ok
+}
 
 // ChainSpec returns the chain the signer signs for.
-func (s *Signer) ChainSpec() ChainSpec { return ChainSpec{} }
+func (s *Signer) ChainSpec() ChainSpec { return s.spec }
 
 // Close zeroes and forgets every key; later calls fail with ErrClosed. It does
 // not close the slashing database, which the caller owns.
-func (s *Signer) Close() error { return nil }
-
-// SignAttestations signs a slot's attestations: all are checked and recorded
-// through one slashing-protection call (one durable commit), then the allowed
-// ones are signed in parallel. Results align with duties; a refusal affects
-// only its own result. A non-nil error means the database could not decide
-// and nothing was signed.
-func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty) ([]AttestationResult, error) {
-	return nil, errNotImplemented
+func (s *Signer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pk, k := range s.keys {
+		k.Zero()
+		delete(s.keys, pk)
+	}
+	s.closed = true
+	return nil
 }
 
-// SignAttestation signs one attestation; see SignAttestations.
-func (s *Signer) SignAttestation(ctx context.Context, pubkey phase0.BLSPubKey, data *phase0.AttestationData) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
+// refuse builds, logs and counts a refusal.
+func (s *Signer) refuse(kind Kind, pk phase0.BLSPubKey, reason Reason, err error, attrs ...any) *RefusalError {
+	s.obs.Refused(kind, reason)
+	s.log.Warn("refused to sign", append([]any{"kind", kind, "pubkey", shortPubkey(pk), "reason", reason, "err", err}, attrs...)...)
+	return &RefusalError{Kind: kind, Pubkey: pk, Reason: reason, Err: err}
 }
 
-// SignProposal signs a block proposal as produced by the beacon node (full or
-// blinded, any fork), after recording it in the slashing database.
-func (s *Signer) SignProposal(ctx context.Context, pubkey phase0.BLSPubKey, proposal *api.VersionedProposal) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
+// refuseVerdict turns a slashprotect refusal into a RefusalError.
+func (s *Signer) refuseVerdict(kind Kind, pk phase0.BLSPubKey, v slashprotect.Verdict, attrs ...any) *RefusalError {
+	err := v.Err()
+	if err == nil {
+		// A zero Verdict: slashprotect never returns one, and not allowed means not signed.
+		err = errors.New("slashing database refused without a reason")
+	}
+	return s.refuse(kind, pk, slashingReason(err), err, attrs...)
 }
 
-// SignBlindedProposal signs a blinded block proposal, after recording it in
-// the slashing database.
-func (s *Signer) SignBlindedProposal(ctx context.Context, pubkey phase0.BLSPubKey, proposal *api.VersionedBlindedProposal) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
+// holds reports whether the signer holds pubkey's key, checked before anything is
+// recorded so that a key that is not held leaves no records behind.
+func (s *Signer) holds(pk phase0.BLSPubKey) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	_, ok := s.keys[pk]
+	return ok, nil
 }
 
-// SignBeaconBlock signs one of go-eth2-client's per-fork block types
-// (*phase0.BeaconBlock … *electra.BeaconBlock and the api/v1 blinded ones),
-// after recording it in the slashing database.
-func (s *Signer) SignBeaconBlock(ctx context.Context, pubkey phase0.BLSPubKey, block any) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
+// signRoots signs roots[i] with the key of pubkeys[i] for every i in idx, in
+// parallel over the signer's workers, and stores the signature in out[i] or
+// the error in errs[i]. The key lock is held for reading so no key is zeroed
+// mid-signature.
+func (s *Signer) signRoots(kind Kind, pubkeys []phase0.BLSPubKey, roots []phase0.Root, idx []int, out []phase0.BLSSignature, errs []error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	signOne := func(i int) {
+		if s.closed {
+			errs[i] = ErrClosed
+			return
+		}
+		k, ok := s.keys[pubkeys[i]]
+		if !ok {
+			// Removed between the check and now: the record stays (stricter
+			// later checks), the signature is simply not made.
+			errs[i] = s.refuse(kind, pubkeys[i], ReasonUnknownKey, ErrUnknownKey)
+			return
+		}
+		out[i] = signRoot(k.Secret, roots[i])
+	}
+	workers := min(s.workers, len(idx))
+	if workers <= 1 {
+		for _, i := range idx {
+			signOne(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= len(idx) {
+					return
+				}
+				signOne(idx[j])
+			}
+		})
+	}
+	wg.Wait()
 }
 
-// SignRANDAOReveal signs the RANDAO reveal for epoch.
-func (s *Signer) SignRANDAOReveal(ctx context.Context, pubkey phase0.BLSPubKey, epoch phase0.Epoch) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
+// signRoot is the one place a secret key is used: Sign(sk, signing_root).
+func signRoot(sk *bls.SecretKey, root phase0.Root) phase0.BLSSignature {
+	var sig phase0.BLSSignature
+	copy(sig[:], sk.SignByte(root[:]).Serialize())
+	return sig
 }
 
-// SignSelectionProof signs the aggregation slot selection proof for slot.
-func (s *Signer) SignSelectionProof(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
+// signSingle signs one root with pubkey's key, counting the outcome.
+func (s *Signer) signSingle(kind Kind, pk phase0.BLSPubKey, root phase0.Root) (phase0.BLSSignature, error) {
+	out := make([]phase0.BLSSignature, 1)
+	errs := make([]error, 1)
+	s.signRoots(kind, []phase0.BLSPubKey{pk}, []phase0.Root{root}, []int{0}, out, errs)
+	if errs[0] != nil {
+		return phase0.BLSSignature{}, errs[0]
+	}
+	s.obs.Signed(kind, 1)
+	return out[0], nil
 }
 
-// SignAggregateAndProof signs an aggregate-and-proof, before or after Electra.
-func (s *Signer) SignAggregateAndProof(ctx context.Context, pubkey phase0.BLSPubKey, aggregate *spec.VersionedAggregateAndProof) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
-}
+type nopObserver struct{}
 
-// SignSyncCommitteeMessage signs the sync committee message for the beacon
-// block root at slot.
-func (s *Signer) SignSyncCommitteeMessage(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot, blockRoot phase0.Root) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
-}
-
-// SignSyncCommitteeSelectionProof signs the sync aggregator selection data for
-// slot and subcommittee.
-func (s *Signer) SignSyncCommitteeSelectionProof(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot, subcommitteeIndex uint64) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
-}
-
-// SignContributionAndProof signs a sync committee contribution-and-proof.
-func (s *Signer) SignContributionAndProof(ctx context.Context, pubkey phase0.BLSPubKey, cp *altair.ContributionAndProof) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
-}
-
-// SignValidatorRegistration signs a builder registration (builder-specs
-// DOMAIN_APPLICATION_BUILDER) with the key of reg.Pubkey.
-func (s *Signer) SignValidatorRegistration(ctx context.Context, reg *apiv1.ValidatorRegistration) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
-}
-
-// SignVoluntaryExit signs a voluntary exit (EIP-7044: from Deneb on always
-// with the Capella fork version).
-func (s *Signer) SignVoluntaryExit(ctx context.Context, pubkey phase0.BLSPubKey, exit *phase0.VoluntaryExit) (phase0.BLSSignature, error) {
-	return phase0.BLSSignature{}, errNotImplemented
-}
+func (nopObserver) Signed(Kind, int)     {}
+func (nopObserver) Refused(Kind, Reason) {}
+func (nopObserver) Failed(Kind, int)     {}

@@ -1,0 +1,154 @@
+package signer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
+)
+
+// SignAttestations signs a slot's attestations: all are checked and recorded
+// through one slashing-protection call (one durable commit), then the allowed
+// ones are signed in parallel. Results align with duties; a refusal affects
+// only its own result. A non-nil error means the database could not decide
+// and nothing was signed.
+func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty) ([]AttestationResult, error) {
+	const kind = KindAttestation
+	n := len(duties)
+	results := make([]AttestationResult, n)
+	if n == 0 {
+		return results, nil
+	}
+	now := s.now()
+	pubkeys := make([]phase0.BLSPubKey, n)
+	roots := make([]phase0.Root, n)
+	for i, d := range duties {
+		pubkeys[i] = d.Pubkey
+	}
+	if err := s.loadLatest(ctx, pubkeys); err != nil {
+		s.obs.Failed(kind, n)
+		return nil, err
+	}
+
+	// Guards and signing roots; survivors go to the database in one call.
+	reqs := make([]slashprotect.AttestationRequest, 0, n)
+	reqIdx := make([]int, 0, n)
+	objectRoots := make(map[*phase0.AttestationData]phase0.Root)
+	for i, d := range duties {
+		root, err := s.attestationSigningRoot(d.Data, objectRoots)
+		if err != nil {
+			results[i].Err = s.refuse(kind, d.Pubkey, ReasonInvalidMessage, err)
+			continue
+		}
+		if err := s.checkFuture(now, d.Data.Slot, d.Data.Target.Epoch); err != nil {
+			results[i].Err = s.refuse(kind, d.Pubkey, ReasonFuture, err)
+			continue
+		}
+		if err := s.checkGap(d.Pubkey, d.Data.Target.Epoch); err != nil {
+			results[i].Err = s.refuse(kind, d.Pubkey, ReasonLongGap, err)
+			continue
+		}
+		held, err := s.holds(d.Pubkey)
+		if err != nil {
+			return nil, err
+		}
+		if !held {
+			results[i].Err = s.refuse(kind, d.Pubkey, ReasonUnknownKey, ErrUnknownKey)
+			continue
+		}
+		roots[i] = root
+		reqs = append(reqs, slashprotect.AttestationRequest{
+			Pubkey:      d.Pubkey,
+			SourceEpoch: d.Data.Source.Epoch,
+			TargetEpoch: d.Data.Target.Epoch,
+			SigningRoot: root,
+		})
+		reqIdx = append(reqIdx, i)
+	}
+	if len(reqs) == 0 {
+		return results, nil
+	}
+
+	// Rule 1: the records are durably committed when this returns; an error
+	// means nothing may be signed.
+	verdicts, err := s.db.CheckAndRecordAttestations(ctx, reqs)
+	if err != nil {
+		s.obs.Failed(kind, len(reqs))
+		s.log.Error("slashing database failed; attestations not signed", "count", len(reqs), "err", err)
+		return nil, fmt.Errorf("check and record %d attestations: %w", len(reqs), err)
+	}
+	if len(verdicts) != len(reqs) {
+		s.obs.Failed(kind, len(reqs))
+		return nil, fmt.Errorf("slashing database returned %d verdicts for %d attestations", len(verdicts), len(reqs))
+	}
+
+	allowed := make([]int, 0, len(reqs))
+	for j, v := range verdicts {
+		i := reqIdx[j]
+		if !v.Allowed {
+			d := duties[i]
+			results[i].Err = s.refuseVerdict(kind, d.Pubkey, v, "slot", d.Data.Slot,
+				"source_epoch", d.Data.Source.Epoch, "target_epoch", d.Data.Target.Epoch)
+			continue
+		}
+		if s.gapGuarded() {
+			s.noteLatest(duties[i].Pubkey, latestEpoch{epoch: duties[i].Data.Target.Epoch, known: true})
+		}
+		allowed = append(allowed, i)
+	}
+
+	sigs := make([]phase0.BLSSignature, n)
+	errs := make([]error, n)
+	s.signRoots(kind, pubkeys, roots, allowed, sigs, errs)
+	signed := 0
+	for _, i := range allowed {
+		if errs[i] != nil {
+			results[i].Err = errs[i]
+			continue
+		}
+		results[i].Signature = sigs[i]
+		signed++
+	}
+	s.obs.Signed(kind, signed)
+	return results, nil
+}
+
+// SignAttestation signs one attestation; see SignAttestations.
+func (s *Signer) SignAttestation(ctx context.Context, pubkey phase0.BLSPubKey, data *phase0.AttestationData) (phase0.BLSSignature, error) {
+	res, err := s.SignAttestations(ctx, []AttestationDuty{{Pubkey: pubkey, Data: data}})
+	if err != nil {
+		return phase0.BLSSignature{}, err
+	}
+	return res[0].Signature, res[0].Err
+}
+
+// attestationSigningRoot checks the data and computes its signing root under
+// DOMAIN_BEACON_ATTESTER at the target epoch (consensus specs,
+// get_attestation_signature). Object roots are shared by duties that carry
+// the same *AttestationData, as a committee's do.
+func (s *Signer) attestationSigningRoot(data *phase0.AttestationData, cache map[*phase0.AttestationData]phase0.Root) (phase0.Root, error) {
+	if data == nil || data.Source == nil || data.Target == nil {
+		return phase0.Root{}, fmt.Errorf("%w: attestation data, source or target is missing", ErrInvalidMessage)
+	}
+	// process_attestation rejects a target that is not the slot's epoch;
+	// signing one would only record a vote the chain cannot use.
+	if data.Target.Epoch != s.spec.EpochAtSlot(data.Slot) {
+		return phase0.Root{}, fmt.Errorf("%w: target epoch %d is not the epoch of slot %d", ErrInvalidMessage, data.Target.Epoch, data.Slot)
+	}
+	objectRoot, ok := cache[data]
+	if !ok {
+		r, err := data.HashTreeRoot()
+		if err != nil {
+			return phase0.Root{}, fmt.Errorf("%w: attestation data root: %v", ErrInvalidMessage, err)
+		}
+		objectRoot = r
+		cache[data] = objectRoot
+	}
+	dom, err := s.domain(s.spec.Domains.BeaconAttester, data.Target.Epoch)
+	if err != nil {
+		return phase0.Root{}, err
+	}
+	return ComputeSigningRoot(objectRoot, dom)
+}

@@ -1,0 +1,117 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
+)
+
+// checkFuture refuses a block or attestation more than one epoch ahead of the
+// wall clock. A beacon node (or the local clock it was compared with) that
+// runs ahead would otherwise make the validator sign far-future messages
+// whose records then block every honest message until the chain catches up
+// (the Medalla clock incident); one epoch of slack covers next-epoch duties
+// and ordinary clock skew.
+func (s *Signer) checkFuture(now time.Time, slot phase0.Slot, epoch phase0.Epoch) error {
+	cur := s.spec.SlotAt(now)
+	curEpoch := s.spec.EpochAtSlot(cur)
+	if uint64(slot) > uint64(cur)+s.spec.SlotsPerEpoch || epoch > curEpoch+1 {
+		return fmt.Errorf("%w: slot %d (epoch %d) while the wall clock is at slot %d (epoch %d)",
+			ErrFuture, slot, epoch, cur, curEpoch)
+	}
+	return nil
+}
+
+// gapGuarded reports whether the long-gap guard is active.
+func (s *Signer) gapGuarded() bool { return s.maxGapEpochs > 0 && !s.allowLongGap }
+
+// loadLatest reads, for every key not seen yet, its latest recorded block or
+// attestation epoch from the slashing database. Each key costs one read, once
+// per process.
+func (s *Signer) loadLatest(ctx context.Context, pks []phase0.BLSPubKey) error {
+	if !s.gapGuarded() {
+		return nil
+	}
+	var missing []phase0.BLSPubKey
+	s.latestMu.Lock()
+	for _, pk := range pks {
+		if _, ok := s.latest[pk]; !ok {
+			missing = append(missing, pk)
+		}
+	}
+	s.latestMu.Unlock()
+	for _, pk := range missing {
+		l, err := s.readLatest(ctx, pk)
+		if err != nil {
+			return fmt.Errorf("read slashing history of %s: %w", shortPubkey(pk), err)
+		}
+		s.noteLatest(pk, l)
+	}
+	return nil
+}
+
+func (s *Signer) readLatest(ctx context.Context, pk phase0.BLSPubKey) (latestEpoch, error) {
+	h, err := s.db.History(ctx, pk, 1)
+	if errors.Is(err, slashprotect.ErrUnknownValidator) {
+		return latestEpoch{}, nil
+	}
+	if err != nil {
+		return latestEpoch{}, err
+	}
+	var l latestEpoch
+	see := func(e phase0.Epoch) {
+		if !l.known || e > l.epoch {
+			l = latestEpoch{epoch: e, known: true}
+		}
+	}
+	for _, a := range h.Attestations {
+		see(a.TargetEpoch)
+	}
+	for _, b := range h.Blocks {
+		see(s.spec.EpochAtSlot(b.Slot))
+	}
+	if w := h.Watermarks.AttestationTarget; w != nil {
+		see(*w)
+	}
+	if w := h.Watermarks.BlockSlot; w != nil {
+		see(s.spec.EpochAtSlot(*w))
+	}
+	return l, nil
+}
+
+// noteLatest raises a key's latest epoch; it never lowers it.
+func (s *Signer) noteLatest(pk phase0.BLSPubKey, l latestEpoch) {
+	s.latestMu.Lock()
+	defer s.latestMu.Unlock()
+	cur, ok := s.latest[pk]
+	if !ok || (l.known && (!cur.known || l.epoch > cur.epoch)) {
+		s.latest[pk] = l
+	}
+}
+
+// checkGap refuses a block or attestation at epoch more than maxGapEpochs
+// after the key's latest recorded one. A validator that signed at epoch E and
+// is asked for epoch E+N with N large is either back from a long outage or is
+// being fed a wrong clock or a beacon node on a runaway chain; the second
+// would raise its watermarks into the future and stop it from attesting for
+// N epochs, so the operator must confirm the first with the override.
+// Keys without history are not checked: the future guard covers them.
+func (s *Signer) checkGap(pk phase0.BLSPubKey, epoch phase0.Epoch) error {
+	if !s.gapGuarded() {
+		return nil
+	}
+	s.latestMu.Lock()
+	l := s.latest[pk]
+	s.latestMu.Unlock()
+	if l.known && epoch > l.epoch && uint64(epoch-l.epoch) > s.maxGapEpochs {
+		return fmt.Errorf("%w: epoch %d is %d epochs after the latest signed epoch %d (limit %d); "+
+			"if the validator really was offline that long, restart with the long-gap override",
+			ErrLongGap, epoch, epoch-l.epoch, l.epoch, s.maxGapEpochs)
+	}
+	return nil
+}
