@@ -36,6 +36,7 @@ mkdir -p "$(dirname "$dir")"
 # Build into a temporary sibling and rename it into place, so that an
 # interrupted build never leaves a directory that looks complete.
 tmp="$(mktemp -d "$dir.tmp.XXXXXX")"
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 start=$SECONDS
 # -o with a directory and several main packages writes one binary per package,

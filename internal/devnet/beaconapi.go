@@ -47,23 +47,14 @@ func (c *apiClient) getJSON(ctx context.Context, url string, out any) error {
 	return nil
 }
 
-// identity is the part of /eth/v1/node/identity used for static peering.
-type identity struct {
-	PeerID       string   `json:"peer_id"`
-	P2PAddresses []string `json:"p2p_addresses"`
-}
-
-func (c *apiClient) identity(ctx context.Context, base string) (identity, error) {
+// version answers once the beacon node's HTTP server is up.
+func (c *apiClient) version(ctx context.Context, base string) error {
 	var r struct {
-		Data identity `json:"data"`
+		Data struct {
+			Version string `json:"version"`
+		} `json:"data"`
 	}
-	if err := c.getJSON(ctx, base+"/eth/v1/node/identity", &r); err != nil {
-		return identity{}, err
-	}
-	if r.Data.PeerID == "" {
-		return identity{}, fmt.Errorf("%w: %s/eth/v1/node/identity: empty peer_id", errNotReady, base)
-	}
-	return r.Data, nil
+	return c.getJSON(ctx, base+"/eth/v1/node/version", &r)
 }
 
 // Checkpoints are a beacon node's justified and finalized epochs at its head.

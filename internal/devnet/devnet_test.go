@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/stretchr/testify/require"
 )
 
@@ -79,41 +80,6 @@ func TestDefaultBinDir(t *testing.T) {
 	require.Equal(t, "/cache/vigil-tools/devnet-prysm-v5.3.0", dir)
 }
 
-func TestMultiaddrFor(t *testing.T) {
-	const peer = "16Uiu2HAmExample"
-	tests := []struct {
-		name string
-		id   identity
-		want string
-	}{
-		{
-			name: "listed with peer id",
-			id:   identity{PeerID: peer, P2PAddresses: []string{"/ip4/10.0.0.1/tcp/9000/p2p/" + peer, "/ip4/127.0.0.1/tcp/9000/p2p/" + peer}},
-			want: "/ip4/127.0.0.1/tcp/9000/p2p/" + peer,
-		},
-		{
-			name: "listed without peer id",
-			id:   identity{PeerID: peer, P2PAddresses: []string{"/ip4/127.0.0.1/tcp/9000"}},
-			want: "/ip4/127.0.0.1/tcp/9000/p2p/" + peer,
-		},
-		{
-			name: "other port only",
-			id:   identity{PeerID: peer, P2PAddresses: []string{"/ip4/127.0.0.1/tcp/90001/p2p/" + peer}},
-			want: "/ip4/127.0.0.1/tcp/9000/p2p/" + peer,
-		},
-		{
-			name: "none listed",
-			id:   identity{PeerID: peer},
-			want: "/ip4/127.0.0.1/tcp/9000/p2p/" + peer,
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, multiaddrFor(tc.id, 9000))
-		})
-	}
-}
-
 func TestReadGenesisState(t *testing.T) {
 	state := make([]byte, 200)
 	binary.LittleEndian.PutUint64(state, 1_700_000_000)
@@ -153,4 +119,21 @@ func TestEmbeddedChainConfig(t *testing.T) {
 		require.Contains(t, cfg, want)
 	}
 	require.Contains(t, string(gethGenesisJSON), `"chainId": 32382`)
+}
+
+func TestPeerID(t *testing.T) {
+	// Vector: the secp256k1 key with secret 1 (public key is the generator
+	// point); its peer id as computed by go-libp2p v0.36.5 peer.IDFromPublicKey.
+	var one [32]byte
+	one[31] = 1
+	key := secp256k1.PrivKeyFromBytes(one[:])
+	require.Equal(t, "16Uiu2HAm3cuhhRL2msUuLF62KRSfneFDx94RsuouyW25Ho42cFMq", peerID(key.PubKey()))
+
+	path := filepath.Join(t.TempDir(), "p2p.key")
+	id, err := writeP2PKey(path)
+	require.NoError(t, err)
+	require.True(t, len(id) > 40 && id[:5] == "16Uiu", "peer id %q", id)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 }

@@ -46,7 +46,7 @@ func StartDevnet(t testing.TB, cfg DevnetConfig) *Devnet {
 		cfg.Binaries = DevnetBinaries(t)
 	}
 	if cfg.Dir == "" {
-		cfg.Dir = t.TempDir()
+		cfg.Dir = devnetDir(t)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(devnetLogWriter{t}, nil))
@@ -64,6 +64,27 @@ func StartDevnet(t testing.TB, cfg DevnetConfig) *Devnet {
 		}
 	})
 	return d
+}
+
+// devnetKeepEnv names a directory under which devnet tests keep their data
+// and logs after the test, for debugging; unset, they go to t.TempDir.
+const devnetKeepEnv = "VIGIL_DEVNET_KEEP_DIR"
+
+func devnetDir(t testing.TB) string {
+	t.Helper()
+	root := os.Getenv(devnetKeepEnv)
+	if root == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		t.Fatalf("%s: %v", devnetKeepEnv, err)
+	}
+	dir, err := os.MkdirTemp(root, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-")
+	if err != nil {
+		t.Fatalf("%s: %v", devnetKeepEnv, err)
+	}
+	t.Logf("devnet data and logs kept in %s", dir)
+	return dir
 }
 
 // StartPrysmValidator attaches Prysm's validator client with interop keys to
