@@ -2,6 +2,7 @@ package signer_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -58,6 +59,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	opts := append([]signer.Option{
 		signer.WithSlashingDB(db), signer.WithChainSpec(spec), signer.WithKeys(given...),
 		signer.WithClock(e.clock.Now), signer.WithObserver(e.obs),
+		signer.WithLogger(slog.New(slog.DiscardHandler)),
 	}, cfg.opts...)
 	s, err := signer.New(context.Background(), opts...)
 	require.NoError(t, err)
