@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-eth/vigil/pkg/signer"
+	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -292,9 +293,14 @@ func TestBlockRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{})
+			var faulty *signertest.FaultyDB
+			e := newEnv(t, envConfig{wrap: func(db signer.SlashingDB) signer.SlashingDB {
+				faulty = signertest.NewFaultyDB(db)
+				return faulty
+			}})
 			e.at(tc.slot)
 			sig, err := tc.sign(e)
+			require.Zero(t, faulty.BlockCalls(), "guards refuse before the database is asked")
 			require.ErrorIs(t, err, tc.want)
 			require.ErrorIs(t, err, signer.ErrRefused)
 			require.Equal(t, phase0.BLSSignature{}, sig)

@@ -12,7 +12,8 @@ import (
 )
 
 // checkFuture refuses a block or attestation more than one epoch ahead of the
-// wall clock. A beacon node (or the local clock it was compared with) that
+// wall clock: its slot more than SLOTS_PER_EPOCH slots after the current slot,
+// or its epoch more than one after the current epoch. A beacon node (or the local clock it was compared with) that
 // runs ahead would otherwise make the validator sign far-future messages
 // whose records then block every honest message until the chain catches up
 // (the Medalla clock incident); one epoch of slack covers next-epoch duties

@@ -120,9 +120,9 @@ func OpenSQLite(t testing.TB, root phase0.Root) *slashprotect.DB {
 // without reaching the database.
 type FaultyDB struct {
 	signer.SlashingDB
-	mu                             sync.Mutex
-	attErr, blockErr, historyErr   error
-	attCalls, blockCalls, gvrCalls int
+	mu                           sync.Mutex
+	attErr, blockErr, historyErr error
+	attCalls, blockCalls         int
 }
 
 // NewFaultyDB wraps db.
@@ -139,6 +139,9 @@ func (f *FaultyDB) FailHistory(err error) { f.mu.Lock(); f.historyErr = err; f.m
 
 // AttestationCalls counts CheckAndRecordAttestations calls.
 func (f *FaultyDB) AttestationCalls() int { f.mu.Lock(); defer f.mu.Unlock(); return f.attCalls }
+
+// BlockCalls counts CheckAndRecordBlock calls.
+func (f *FaultyDB) BlockCalls() int { f.mu.Lock(); defer f.mu.Unlock(); return f.blockCalls }
 
 // CheckAndRecordAttestations implements signer.SlashingDB.
 func (f *FaultyDB) CheckAndRecordAttestations(ctx context.Context, reqs []slashprotect.AttestationRequest) ([]slashprotect.Verdict, error) {
