@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/herumi/bls-eth-go-binary/bls"
 
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
@@ -71,9 +72,18 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 		return results, nil
 	}
 
-	// Rule 1: the records are durably committed when this returns; an error
-	// means nothing may be signed.
+	// While the database commits, hash the signing roots to G2: public work
+	// with no secret involved (see bls.go). Rule 1: the records are durably
+	// committed when CheckAndRecordAttestations returns; an error means
+	// nothing may be signed.
+	hashes := make([]*bls.Sign, n)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		s.parallel(reqIdx, func(i int) { hashes[i], _ = hashToG2(roots[i]) })
+	}()
 	verdicts, err := s.db.CheckAndRecordAttestations(ctx, reqs)
+	<-hashed
 	if err != nil {
 		s.obs.Failed(kind, len(reqs))
 		s.log.Error("slashing database failed; attestations not signed", "count", len(reqs), "err", err)
@@ -101,7 +111,7 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 
 	sigs := make([]phase0.BLSSignature, n)
 	errs := make([]error, n)
-	s.signRoots(kind, pubkeys, roots, allowed, sigs, errs)
+	s.signRoots(kind, pubkeys, roots, hashes, allowed, sigs, errs)
 	signed := 0
 	for _, i := range allowed {
 		if errs[i] != nil {

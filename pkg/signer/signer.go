@@ -266,12 +266,13 @@ func (s *Signer) holds(pk phase0.BLSPubKey) (bool, error) {
 
 // signRoots signs roots[i] with the key of pubkeys[i] for every i in idx, in
 // parallel over the signer's workers, and stores the signature in out[i] or
-// the error in errs[i]. The key lock is held for reading so no key is zeroed
+// the error in errs[i]. hashes, when given, holds H(roots[i]) computed in
+// advance. The key lock is held for reading so no key is zeroed
 // mid-signature.
-func (s *Signer) signRoots(kind Kind, pubkeys []phase0.BLSPubKey, roots []phase0.Root, idx []int, out []phase0.BLSSignature, errs []error) {
+func (s *Signer) signRoots(kind Kind, pubkeys []phase0.BLSPubKey, roots []phase0.Root, hashes []*bls.Sign, idx []int, out []phase0.BLSSignature, errs []error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	signOne := func(i int) {
+	s.parallel(idx, func(i int) {
 		if s.closed {
 			errs[i] = ErrClosed
 			return
@@ -283,12 +284,20 @@ func (s *Signer) signRoots(kind Kind, pubkeys []phase0.BLSPubKey, roots []phase0
 			errs[i] = s.refuse(kind, pubkeys[i], ReasonUnknownKey, ErrUnknownKey)
 			return
 		}
+		if hashes != nil && hashes[i] != nil {
+			out[i] = signHashed(k.Secret, hashes[i])
+			return
+		}
 		out[i] = signRoot(k.Secret, roots[i])
-	}
+	})
+}
+
+// parallel runs fn(i) for every i in idx on up to s.workers goroutines.
+func (s *Signer) parallel(idx []int, fn func(i int)) {
 	workers := min(s.workers, len(idx))
 	if workers <= 1 {
 		for _, i := range idx {
-			signOne(i)
+			fn(i)
 		}
 		return
 	}
@@ -301,7 +310,7 @@ func (s *Signer) signRoots(kind Kind, pubkeys []phase0.BLSPubKey, roots []phase0
 				if j >= len(idx) {
 					return
 				}
-				signOne(idx[j])
+				fn(idx[j])
 			}
 		})
 	}
@@ -319,7 +328,7 @@ func signRoot(sk *bls.SecretKey, root phase0.Root) phase0.BLSSignature {
 func (s *Signer) signSingle(kind Kind, pk phase0.BLSPubKey, root phase0.Root) (phase0.BLSSignature, error) {
 	out := make([]phase0.BLSSignature, 1)
 	errs := make([]error, 1)
-	s.signRoots(kind, []phase0.BLSPubKey{pk}, []phase0.Root{root}, []int{0}, out, errs)
+	s.signRoots(kind, []phase0.BLSPubKey{pk}, []phase0.Root{root}, nil, []int{0}, out, errs)
 	if errs[0] != nil {
 		return phase0.BLSSignature{}, errs[0]
 	}
