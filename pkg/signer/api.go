@@ -101,7 +101,7 @@ func WithSlashingDB(db SlashingDB) Option { return func(o *options) { o.db = db 
 func WithChainSpec(spec ChainSpec) Option { return func(o *options) { o.spec = &spec } }
 
 // WithKeys adds signing keys at construction; the signer takes ownership and
-// zeroes them on removal or Close.
+// zeroes them on removal or Close. If New fails, the caller keeps them.
 func WithKeys(keys ...*keystore.Key) Option {
 	return func(o *options) { o.keys = append(o.keys, keys...) }
 }
