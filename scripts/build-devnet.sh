@@ -2,8 +2,9 @@
 # Builds the local devnet's programs -- geth, Prysm's beacon-chain, prysmctl and
 # validator -- from the Go module proxy, pinned by tools/devnet/go.mod and
 # go.sum, into a cache directory outside the checkout keyed by version, and
-# prints that directory. A complete earlier build is reused as is. Cold (empty
-# module cache) this takes about 8 minutes on 2 cores; warm, a few seconds.
+# prints that directory. An earlier build is reused when it is complete and was
+# made from the same go.mod and go.sum (recorded in its build-stamp file).
+# Cold (empty module and build caches) this takes 8 to 15 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +20,14 @@ pkgs=(
 
 log() { printf '== %s\n' "$*" >&2; }
 
+stamp="$(cat tools/devnet/go.mod tools/devnet/go.sum | sha256sum | cut -d' ' -f1)"
+
 complete() {
 	local b
 	for b in "${bins[@]}"; do
 		[ -x "$1/$b" ] || return 1
 	done
+	[ "$(cat "$1/build-stamp" 2>/dev/null)" = "$stamp" ]
 }
 
 if complete "$dir"; then
@@ -42,10 +46,11 @@ start=$SECONDS
 # -o with a directory and several main packages writes one binary per package,
 # named after its directory; one invocation shares the compile graph.
 (cd tools/devnet && go build -mod=mod -trimpath -o "$tmp/" "${pkgs[@]}")
+echo "$stamp" >"$tmp/build-stamp"
 complete "$tmp" || { log "build finished without all of ${bins[*]} in $tmp"; exit 1; }
 
-# An incomplete leftover (a binary deleted by hand) is replaced; a concurrent
-# build that finished first wins and ours is discarded.
+# An incomplete or outdated leftover is replaced; a concurrent build that
+# finished first wins and ours is discarded.
 complete "$dir" || rm -rf "$dir"
 mv -T "$tmp" "$dir" 2>/dev/null || complete "$dir"
 log "devnet binaries built in $((SECONDS - start)) s"

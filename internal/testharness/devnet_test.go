@@ -41,9 +41,11 @@ func TestDevnetFinalizes(t *testing.T) {
 
 	head, err := d.Head(ctx, 0)
 	require.NoError(t, err)
+	// Not optimistic: geth validated every payload over the engine API.
+	// (el_offline is no use here: Prysm sets it from its eth1 deposit
+	// follower, which --interop-eth1data-votes leaves disconnected.)
 	require.False(t, head.IsOptimistic, "the head must be fully verified by geth")
-	require.False(t, head.ELOffline, "geth must be online")
-	require.Equal(t, uint64(0), head.SyncDistance)
+	require.LessOrEqual(t, head.SyncDistance, uint64(1))
 
 	spec := getData[map[string]any](t, ctx, d.BeaconURLs[0]+"/eth/v1/config/spec")
 	require.Equal(t, "3", spec["SECONDS_PER_SLOT"])

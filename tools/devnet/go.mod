@@ -211,12 +211,15 @@ require (
 	github.com/spf13/afero v1.10.0 // indirect
 	github.com/status-im/keycard-go v0.2.0 // indirect
 	github.com/stretchr/testify v1.9.0 // indirect
+	// Prysm pins v0.3.13, which does not compile with Go 1.26 cgo ("cannot define new methods on non-local type").
 	github.com/supranational/blst v0.3.16 // indirect
 	github.com/syndtr/goleveldb v1.0.1-0.20210819022825-2ae1ddf74ef7 // indirect
 	github.com/thomaso-mirodin/intmath v0.0.0-20160323211736-5dc6d854e46e // indirect
 	github.com/tklauser/go-sysconf v0.3.13 // indirect
 	github.com/tklauser/numcpus v0.7.0 // indirect
-	github.com/trailofbits/go-mutexasserts v0.0.0-20230328101604-8cdbc5f3d279 // indirect
+	// Prysm pins a 2023 version that reads sync.Mutex internals by reflection and panics on Go >= 1.24
+	// ("reflect: call of reflect.Value.Int on zero Value" in the RPC rate limiter): peers never handshake.
+	github.com/trailofbits/go-mutexasserts v0.0.0-20250514102930-c1f3d2e37561 // indirect
 	github.com/tyler-smith/go-bip39 v1.1.0 // indirect
 	github.com/urfave/cli/v2 v2.27.1 // indirect
 	github.com/wealdtech/go-bytesutil v1.1.1 // indirect
@@ -268,4 +271,5 @@ require (
 	sigs.k8s.io/yaml v1.3.0 // indirect
 )
 
+// As in Prysm's own go.mod.
 replace github.com/json-iterator/go => github.com/prestonvanloon/go v1.1.7-0.20190722034630-4f2e55fcf87b
