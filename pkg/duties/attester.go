@@ -86,9 +86,13 @@ func (s *Service) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1.
 			committees[d.CommitteeIndex] = nil
 		}
 	}
+	indices := make([]phase0.CommitteeIndex, 0, len(committees))
+	for ci := range committees {
+		indices = append(indices, ci)
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for ci := range committees {
+	for _, ci := range indices {
 		wg.Go(func() {
 			data, err := s.attestationData(ctx, slot, ci)
 			if err != nil {
@@ -325,6 +329,11 @@ func (s *Service) aggregate(ctx context.Context, slot phase0.Slot, done []attest
 		pubkey phase0.BLSPubKey
 		proof  phase0.BLSSignature
 	}
+	// Selection proofs are signed with the subscriptions at the start of the
+	// epoch; read them once the aggregation time has come.
+	if !s.waitFor(ctx, s.clock.SlotFraction(slot, 2, 3), nil) {
+		return
+	}
 	var aggs []aggregator
 	s.mu.Lock()
 	if a := s.attester[epoch]; a != nil {
@@ -341,10 +350,6 @@ func (s *Service) aggregate(ctx context.Context, slot phase0.Slot, done []attest
 		return
 	}
 	s.obs.Scheduled(KindAggregate, slot, len(aggs))
-	if !s.waitFor(ctx, s.clock.SlotFraction(slot, 2, 3), nil) {
-		s.obs.Failed(KindAggregate, slot, len(aggs), ctx.Err())
-		return
-	}
 	version := s.params.versionAt(epoch)
 	byCommittee := map[phase0.CommitteeIndex][]aggregator{}
 	for _, a := range aggs {

@@ -1,0 +1,145 @@
+package duties_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/attestantio/go-eth2-client/spec/bellatrix"
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-eth/vigil/pkg/duties"
+	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
+	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
+	"github.com/vigil-eth/vigil/pkg/signer"
+	"github.com/vigil-eth/vigil/pkg/signer/signertest"
+)
+
+var genesis = time.Unix(1_700_000_000, 0)
+
+// Test chain (signertest.ChainSpec): 3 s slots, 8 slots per epoch, Deneb at
+// epoch 4, Electra at epoch 5.
+const (
+	denebEpoch   = phase0.Epoch(4)
+	electraEpoch = phase0.Epoch(5)
+)
+
+// countingSigner is the real signer (SQLite slashing database) counting the
+// batch calls the duties make.
+type countingSigner struct {
+	*signer.Signer
+	attestationCalls atomic.Int64
+	calls            atomic.Int64
+}
+
+func (c *countingSigner) SignAttestations(ctx context.Context, d []signer.AttestationDuty) ([]signer.AttestationResult, error) {
+	c.attestationCalls.Add(1)
+	c.calls.Add(1)
+	return c.Signer.SignAttestations(ctx, d)
+}
+
+func (c *countingSigner) SignSelectionProof(ctx context.Context, pk phase0.BLSPubKey, slot phase0.Slot) (phase0.BLSSignature, error) {
+	c.calls.Add(1)
+	return c.Signer.SignSelectionProof(ctx, pk, slot)
+}
+
+func (c *countingSigner) SignRANDAOReveal(ctx context.Context, pk phase0.BLSPubKey, epoch phase0.Epoch) (phase0.BLSSignature, error) {
+	c.calls.Add(1)
+	return c.Signer.SignRANDAOReveal(ctx, pk, epoch)
+}
+
+type env struct {
+	t      *testing.T
+	clock  *slotclocktest.Fake
+	node   *dutiestest.Node
+	signer *countingSigner
+	db     signer.SlashingDB
+	svc    *duties.Service
+	keys   []phase0.BLSPubKey
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type envConfig struct {
+	validators int
+	startSlot  phase0.Slot
+	opts       []duties.Option
+	configure  func(n *dutiestest.Node)
+}
+
+func newEnv(t *testing.T, cfg envConfig) *env {
+	t.Helper()
+	chain := signertest.ChainSpec(genesis)
+	clock := slotclocktest.NewFake(genesis.Add(time.Duration(cfg.startSlot) * chain.SlotDuration))
+	db := signertest.OpenSQLite(t, chain.GenesisValidatorsRoot)
+	keys := signertest.Keys(t, cfg.validators)
+	s, err := signer.New(context.Background(), signer.WithSlashingDB(db), signer.WithChainSpec(chain),
+		signer.WithKeys(keys...), signer.WithClock(clock.Now))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	node := dutiestest.New(chain, clock.Now)
+	e := &env{t: t, clock: clock, node: node, signer: &countingSigner{Signer: s}, db: db, done: make(chan error, 1)}
+	for i, k := range keys {
+		e.keys = append(e.keys, k.Pubkey)
+		node.Known[k.Pubkey] = phase0.ValidatorIndex(i)
+	}
+	if cfg.configure != nil {
+		cfg.configure(node)
+	}
+	opts := append([]duties.Option{
+		duties.WithBeaconNode(node), duties.WithSigner(e.signer), duties.WithClock(clock),
+		duties.WithFeeRecipient(bellatrix.ExecutionAddress{0xfe}), duties.WithPubkeys(e.keys...),
+		duties.WithDoppelgangerEpochs(0), duties.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	}, cfg.opts...)
+	e.svc, err = duties.New(context.Background(), opts...)
+	require.NoError(t, err)
+	return e
+}
+
+func (e *env) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() { e.done <- e.svc.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		// Let in-flight slot work reach its deadline.
+		e.clock.Advance(time.Minute)
+		select {
+		case <-e.done:
+		case <-time.After(10 * time.Second):
+			e.t.Error("Run did not return")
+		}
+	})
+}
+
+func (e *env) slotStart(slot phase0.Slot) time.Time {
+	return genesis.Add(time.Duration(slot) * 3 * time.Second)
+}
+
+// at is the time num/den into slot.
+func (e *env) at(slot phase0.Slot, num, den int64) time.Time {
+	return e.slotStart(slot).Add(time.Duration(int64(3*time.Second) * num / den))
+}
+
+// waitTimer waits until the service sleeps until t.
+func (e *env) waitTimer(t time.Time) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.True(e.t, e.clock.WaitForTimer(ctx, t), "service never waited for %s", t.Sub(genesis))
+}
+
+// waitCalls waits until the node saw n calls of c.
+func (e *env) waitCalls(c dutiestest.Call, n int) []dutiestest.Record {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool { return e.node.Count(c) >= n }, 10*time.Second, 2*time.Millisecond, "waiting for %d %s", n, c)
+	return e.node.Records(c)
+}
+
+// settle waits until the service is idle, sleeping until the next timer it set
+// (at or after t), so that negative assertions are meaningful.
+func (e *env) settle(t time.Time) { e.waitTimer(t) }
