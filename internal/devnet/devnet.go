@@ -31,6 +31,14 @@ const DefaultGenesisDelay = 30 * time.Second
 // beacon-chain, about 400 MB and a fifth of a core together.
 const MaxBeaconNodes = 4
 
+// gethConfigTOML switches geth's devp2p listener off; it must not be combined
+// with --port, which would set ListenAddr again.
+const gethConfigTOML = `[Node.P2P]
+ListenAddr = ""
+NoDiscovery = true
+MaxPeers = 0
+`
+
 // readyTimeout bounds how long one program may take to answer after start.
 const readyTimeout = 90 * time.Second
 
@@ -198,7 +206,6 @@ func (c *Config) normalize() error {
 const (
 	portGethHTTP = iota
 	portGethAuth
-	portGethP2P
 	portBeaconP2P
 	portBeaconRPC
 	portBeaconHTTP
@@ -261,8 +268,15 @@ func (d *Devnet) startGeth(ctx context.Context, i int, p []int, g *genesis) (*Pr
 		_ = os.WriteFile(logFile, out, 0o644)
 		return nil, fmt.Errorf("geth init for %s: %w; last lines of %s:\n%s", name, err, logFile, tailFile(logFile, 20))
 	}
+	// geth has no flag to bind its p2p listener to one address; an empty
+	// ListenAddr in its TOML config turns the listener off altogether.
+	tomlPath := filepath.Join(d.Dir, "geth.toml")
+	if err := os.WriteFile(tomlPath, []byte(gethConfigTOML), 0o644); err != nil {
+		return nil, fmt.Errorf("write geth config: %w", err)
+	}
 	argv := []string{
 		d.bins.Geth,
+		"--config", tomlPath,
 		"--datadir", datadir,
 		"--networkid", strconv.Itoa(ChainID),
 		"--syncmode", "full",
@@ -271,10 +285,9 @@ func (d *Devnet) startGeth(ctx context.Context, i int, p []int, g *genesis) (*Pr
 		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(p[portGethAuth]),
 		"--authrpc.jwtsecret", g.jwtPath,
 		// No peers at all: each geth only follows its own beacon node over the
-		// engine API. geth cannot bind p2p to loopback only, so it also may not
-		// talk to anything outside 127.0.0.0/8.
+		// engine API. The flags repeat the TOML config's intent, and
+		// --netrestrict keeps geth from talking to anything off loopback.
 		"--nodiscover", "--maxpeers", "0", "--nat", "none", "--netrestrict", "127.0.0.0/8",
-		"--port", strconv.Itoa(p[portGethP2P]),
 		"--ipcdisable",
 	}
 	return startProcess(name, logFile, d.Dir, argv, nil)
