@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,9 +69,9 @@ func (e *CallError) Unwrap() []error {
 }
 
 // candidates returns the nodes a call may use: the healthy ones in
-// preference order or, when none is healthy, the degraded ones (syncing,
-// optimistic, execution client offline), which may still serve some calls
-// and will refuse those they cannot.
+// preference order or, when none is healthy, the degraded ones, best first
+// (execution client offline, then optimistic, then syncing), which may still
+// serve some calls and will refuse those they cannot.
 func (p *Pool) candidates() []*node {
 	var healthy, degraded []*node
 	for _, n := range p.nodes {
@@ -84,6 +85,9 @@ func (p *Pool) candidates() []*node {
 	if len(healthy) > 0 {
 		return healthy
 	}
+	// States are ordered from least to most usable; the sort is stable, so
+	// preference order holds within a state.
+	slices.SortStableFunc(degraded, func(a, b *node) int { return int(b.state()) - int(a.state()) })
 	return degraded
 }
 

@@ -46,8 +46,11 @@ type Pool struct {
 	// timeoutSettled is set once the slot-based default has been decided.
 	timeoutSettled bool
 
-	// wg counts the pool's goroutines, so connections are closed after them.
-	wg sync.WaitGroup
+	// wg counts the pool's goroutines, so connections are closed after them;
+	// goMu and stopped keep wg.Add from racing the final wg.Wait.
+	wg      sync.WaitGroup
+	goMu    sync.Mutex
+	stopped bool
 }
 
 // New connects to the beacon nodes given by WithAddresses and checks each
@@ -93,7 +96,7 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 		return nil, err
 	}
 	for _, n := range p.nodes {
-		if st := n.status(); st.State != StateHealthy {
+		if st := n.status(); st.State != StateHealthy && st.State != StateWrongChain {
 			p.log.Warn("beacon node not usable at start; will keep checking it",
 				"node", n.name, "state", st.State.String(), "error", st.LastError)
 		}
@@ -103,6 +106,9 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 	go p.healthLoop()
 	go func() {
 		<-ctx.Done()
+		p.goMu.Lock()
+		p.stopped = true
+		p.goMu.Unlock()
 		p.wg.Wait()
 		for _, n := range p.nodes {
 			n.transport.CloseIdleConnections()
