@@ -189,8 +189,10 @@ func TestReadFailover(t *testing.T) {
 	}{
 		{name: "healthy first node answers", wantFromA: true, wantState: beacon.StateHealthy},
 		{
-			name:      "syncing first node is skipped",
-			before:    func(a *beacontest.Node) { a.SetSyncing(beacontest.SyncState{HeadSlot: 10, SyncDistance: 90, IsSyncing: true}) },
+			name: "syncing first node is skipped",
+			before: func(a *beacontest.Node) {
+				a.SetSyncing(beacontest.SyncState{HeadSlot: 10, SyncDistance: 90, IsSyncing: true})
+			},
 			wantState: beacon.StateSyncing,
 		},
 		{
