@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	opts := append([]duties.Option{
 		duties.WithBeaconNode(node), duties.WithSigner(e.signer), duties.WithClock(clock),
 		duties.WithFeeRecipient(bellatrix.ExecutionAddress{0xfe}), duties.WithPubkeys(e.keys...),
-		duties.WithDoppelgangerEpochs(0), duties.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		duties.WithDoppelgangerEpochs(0), duties.WithLogger(testLogger()),
 	}, cfg.opts...)
 	e.svc, err = duties.New(context.Background(), opts...)
 	require.NoError(t, err)
@@ -104,6 +105,8 @@ func (e *env) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.done <- e.svc.Run(ctx) }()
+	// Run has fixed its start slot once it subscribes to events.
+	e.waitCalls(dutiestest.CallEvents, 1)
 	e.t.Cleanup(func() {
 		cancel()
 		// Let in-flight slot work reach its deadline.
@@ -143,3 +146,11 @@ func (e *env) waitCalls(c dutiestest.Call, n int) []dutiestest.Record {
 // settle waits until the service is idle, sleeping until the next timer it set
 // (at or after t), so that negative assertions are meaningful.
 func (e *env) settle(t time.Time) { e.waitTimer(t) }
+
+// testLogger discards logs unless VIGIL_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("VIGIL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

@@ -1,0 +1,110 @@
+package duties
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
+	"github.com/attestantio/go-eth2-client/spec/bellatrix"
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
+	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
+	"github.com/vigil-eth/vigil/pkg/signer"
+	"github.com/vigil-eth/vigil/pkg/signer/signertest"
+)
+
+func newTestService(t *testing.T) *Service {
+	t.Helper()
+	genesis := time.Unix(1_700_000_000, 0)
+	chain := signertest.ChainSpec(genesis)
+	clock := slotclocktest.NewFake(genesis.Add(100 * chain.SlotDuration))
+	s, err := New(context.Background(), WithBeaconNode(dutiestest.New(chain, clock.Now)), WithSigner(&signer.Signer{}),
+		WithClock(clock), WithFeeRecipient(bellatrix.ExecutionAddress{1}), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	require.NoError(t, err)
+	return s
+}
+
+func TestDependentRootChanges(t *testing.T) {
+	a, b := phase0.Root{0xa}, phase0.Root{0xb}
+	// Slot 100 is in epoch 12 (8 slots per epoch).
+	const slot, epoch = phase0.Slot(100), phase0.Epoch(12)
+	tests := []struct {
+		name                        string
+		head                        *apiv1.HeadEvent
+		reorg                       *apiv1.ChainReorgEvent
+		wantAttNow, wantAttNext     bool
+		wantProposerNow, wantWakeup bool
+	}{
+		{name: "same roots", head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: a, CurrentDutyDependentRoot: a}},
+		{name: "previous root changed: this epoch's attester duties",
+			head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: b, CurrentDutyDependentRoot: a}, wantAttNow: true, wantWakeup: true},
+		{name: "current root changed: next epoch's attester and this epoch's proposer duties",
+			head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: a, CurrentDutyDependentRoot: b}, wantAttNext: true, wantProposerNow: true, wantWakeup: true},
+		{name: "shallow reorg within the epoch", reorg: &apiv1.ChainReorgEvent{Slot: slot, Depth: 2}},
+		{name: "reorg across the epoch boundary", reorg: &apiv1.ChainReorgEvent{Slot: slot, Depth: 5},
+			wantAttNow: true, wantAttNext: true, wantProposerNow: true, wantWakeup: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestService(t)
+			s.attester[epoch] = &attesterEpoch{dependentRoot: a}
+			s.attester[epoch+1] = &attesterEpoch{dependentRoot: a}
+			s.proposer[epoch] = &proposerEpoch{dependentRoot: a}
+			if tc.head != nil {
+				s.onHead(context.Background(), tc.head)
+			} else {
+				s.onReorg(context.Background(), tc.reorg)
+			}
+			require.Equal(t, tc.wantAttNow, s.attester[epoch].stale)
+			require.Equal(t, tc.wantAttNext, s.attester[epoch+1].stale)
+			require.Equal(t, tc.wantProposerNow, s.proposer[epoch].stale)
+			require.Equal(t, tc.wantWakeup, len(s.refetch) == 1)
+		})
+	}
+}
+
+func TestHeadTracker(t *testing.T) {
+	h := newHeadTracker()
+	early := h.wait(5)
+	h.update(4)
+	select {
+	case <-early:
+		t.Fatal("head of slot 4 released the attesters of slot 5")
+	default:
+	}
+	h.update(5)
+	<-early
+	<-h.wait(3)
+}
+
+func TestIsAggregator(t *testing.T) {
+	// Expected values computed independently (Python hashlib): sha256 of 96
+	// zero bytes starts 2ea9ab9198d16380, i.e. 0x8063d19891aba92e as a
+	// little-endian uint64: ≡ 0 mod 2 and 3, ≡ 6 mod 8. With a leading 0x01
+	// byte: 508eb48186521268, ≡ 0 mod 8, ≡ 2 mod 3.
+	zero := phase0.BLSSignature{}
+	one := phase0.BLSSignature{1}
+	tests := []struct {
+		name            string
+		committeeLength uint64
+		proof           phase0.BLSSignature
+		want            bool
+	}{
+		{name: "committee below target: modulo 1", committeeLength: 15, proof: zero, want: true},
+		{name: "modulo 2", committeeLength: 32, proof: zero, want: true},
+		{name: "modulo 3", committeeLength: 48, proof: zero, want: true},
+		{name: "modulo 8, remainder 6", committeeLength: 128, proof: zero, want: false},
+		{name: "modulo 8, remainder 0", committeeLength: 130, proof: one, want: true},
+		{name: "modulo 3, remainder 2", committeeLength: 63, proof: one, want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, isAggregator(tc.committeeLength, 16, tc.proof))
+		})
+	}
+}

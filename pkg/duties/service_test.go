@@ -1,0 +1,202 @@
+package duties_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
+	"github.com/attestantio/go-eth2-client/spec/bellatrix"
+	"github.com/attestantio/go-eth2-client/spec/electra"
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-eth/vigil/pkg/duties"
+	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
+	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
+	"github.com/vigil-eth/vigil/pkg/signer/signertest"
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
+)
+
+func TestNewMissingOptions(t *testing.T) {
+	chain := signertest.ChainSpec(genesis)
+	clock := slotclocktest.NewFake(genesis)
+	node := dutiestest.New(chain, clock.Now)
+	sig := &countingSigner{}
+	fee := duties.WithFeeRecipient(bellatrix.ExecutionAddress{1})
+	tests := []struct {
+		name    string
+		opts    []duties.Option
+		wantErr error
+		want    string
+	}{
+		{name: "no beacon node", opts: []duties.Option{duties.WithSigner(sig), fee}, wantErr: duties.ErrMissingOption, want: "WithBeaconNode"},
+		{name: "no signer", opts: []duties.Option{duties.WithBeaconNode(node), fee}, wantErr: duties.ErrMissingOption, want: "WithSigner"},
+		{name: "no fee recipient", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig)}, wantErr: duties.ErrMissingOption, want: "WithFeeRecipient"},
+		{name: "graffiti too long", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee,
+			duties.WithGraffiti("0123456789012345678901234567890123")}, wantErr: duties.ErrInvalidOption, want: "graffiti"},
+		{name: "complete", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee, duties.WithClock(clock)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := duties.New(context.Background(), tc.opts...)
+			if tc.wantErr == nil {
+				require.NoError(t, err)
+				require.Equal(t, 3*time.Second, s.SlotClock().SlotDuration())
+				require.EqualValues(t, 8, s.SlotClock().SlotsPerEpoch())
+				return
+			}
+			require.ErrorIs(t, err, tc.wantErr)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestDutiesRefetchedOnDependentRootChange(t *testing.T) {
+	start := phase0.Slot(uint64(denebEpoch)*8 + 1)
+	offset := uint64(4)
+	e := newEnv(t, envConfig{validators: 2, startSlot: start, configure: func(n *dutiestest.Node) {
+		n.DependentRoots[denebEpoch] = phase0.Root{0xa}
+		n.AttesterDuty = func(epoch phase0.Epoch, index phase0.ValidatorIndex) *apiv1.AttesterDuty {
+			return &apiv1.AttesterDuty{Slot: phase0.Slot(uint64(epoch)*8 + offset), CommitteeLength: 4, CommitteesAtSlot: 1, ValidatorCommitteeIndex: uint64(index)}
+		}
+	}})
+	e.run()
+	e.waitCalls(dutiestest.CallAttesterDuties, 2) // this epoch and the next
+	e.node.Update(func(n *dutiestest.Node) {
+		offset = 3
+		n.DependentRoots[denebEpoch] = phase0.Root{0xb}
+	})
+	e.node.EmitHead(&apiv1.HeadEvent{Slot: start, PreviousDutyDependentRoot: phase0.Root{0xb}})
+	e.waitCalls(dutiestest.CallAttesterDuties, 3)
+
+	moved := start + 2 // offset 3
+	e.clock.Set(e.at(moved, 1, 3))
+	recs := e.waitCalls(dutiestest.CallSubmitAttestations, 1)
+	require.Equal(t, moved, recs[0].Arg.([]any)[0].(*phase0.Attestation).Data.Slot)
+	// The old duty slot passes without a second attestation for the epoch.
+	e.clock.Set(e.at(moved+1, 1, 3))
+	e.waitTimer(e.slotStart(moved + 2))
+	require.Len(t, e.node.Records(dutiestest.CallSubmitAttestations), 1)
+}
+
+func TestDoppelganger(t *testing.T) {
+	// Started in epoch 4: epochs 5 and on are watched.
+	start := phase0.Slot(uint64(denebEpoch)*8 + 2)
+	t.Run("live key stops before anything is signed", func(t *testing.T) {
+		e := newEnv(t, envConfig{validators: 4, startSlot: start, opts: []duties.Option{duties.WithDoppelgangerEpochs(2)},
+			configure: func(n *dutiestest.Node) { n.Live[2] = true }})
+		e.run()
+		e.clock.Set(e.at(40, 3, 4))
+		select {
+		case err := <-e.done:
+			require.ErrorIs(t, err, duties.ErrDoppelganger)
+			require.True(t, duties.UnsafeToRestart(err))
+			e.done <- err // for the cleanup
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not stop")
+		}
+		require.Zero(t, e.signer.calls.Load(), "nothing signed")
+		require.Zero(t, e.node.Count(dutiestest.CallSubmitAttestations))
+	})
+	t.Run("quiet keys sign once the watched epochs are clear", func(t *testing.T) {
+		e := newEnv(t, envConfig{validators: 4, startSlot: start, opts: []duties.Option{duties.WithDoppelgangerEpochs(1)}})
+		e.run()
+		// Epoch 5's duties (slot 40) pass unsigned while it is watched.
+		e.clock.Set(e.at(40, 1, 3))
+		e.waitTimer(e.at(40, 3, 4))
+		e.clock.Set(e.at(40, 3, 4))
+		e.waitCalls(dutiestest.CallLiveness, 1)
+		e.waitTimer(e.slotStart(41))
+		require.Zero(t, e.signer.calls.Load())
+		// Epoch 5 is clear at its last slot; epoch 6 attests.
+		e.clock.Set(e.at(47, 3, 4))
+		require.Eventually(t, func() bool {
+			for _, v := range e.svc.Validators() {
+				if !v.Signing {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 2*time.Millisecond)
+		e.clock.Set(e.slotStart(48))
+		e.waitTimer(e.at(48, 1, 3))
+		e.clock.Set(e.at(48, 1, 3))
+		recs := e.waitCalls(dutiestest.CallSubmitAttestations, 1)
+		require.Len(t, recs[0].Arg.([]any), 4)
+	})
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	slot := phase0.Slot(uint64(electraEpoch) * 8)
+	e := newEnv(t, envConfig{validators: 3, startSlot: slot})
+	e.run()
+	e.waitTimer(e.at(slot, 1, 3))
+	e.cancel()
+	// The slot's duties still complete after cancellation...
+	e.clock.Set(e.at(slot, 1, 3))
+	e.waitCalls(dutiestest.CallSubmitAttestations, 1)
+	e.waitTimer(e.at(slot, 2, 3))
+	e.clock.Set(e.at(slot, 2, 3))
+	e.waitCalls(dutiestest.CallSubmitAggregates, 1)
+	// ...then Run returns without starting another slot.
+	select {
+	case err := <-e.done:
+		require.NoError(t, err)
+		e.done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the slot's duties")
+	}
+	e.clock.Set(e.at(slot+9, 1, 3))
+	for _, r := range e.node.Records(dutiestest.CallSubmitAttestations) {
+		require.Equal(t, slot, r.Arg.([]any)[0].(*electra.SingleAttestation).Data.Slot)
+	}
+}
+
+func TestConcurrentSignerHeuristic(t *testing.T) {
+	// Another instance already signed a different attestation for the target
+	// epoch; the duty asks for it again.
+	tests := []struct {
+		name      string
+		start     phase0.Slot
+		target    phase0.Epoch
+		wantFatal bool
+	}{
+		{name: "epoch after start: another instance", start: 8*4 + 3, target: 5, wantFatal: true},
+		{name: "epoch of start: our predecessor (restart)", start: 8 * 5, target: 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{validators: 2, startSlot: tc.start})
+			verdicts, err := e.db.CheckAndRecordAttestations(context.Background(), []slashprotect.AttestationRequest{
+				{Pubkey: e.keys[1], SourceEpoch: tc.target - 1, TargetEpoch: tc.target, SigningRoot: phase0.Root{0xee}},
+			})
+			require.NoError(t, err)
+			require.Len(t, verdicts, 1)
+			e.run()
+			e.clock.Set(e.at(40, 1, 3))
+			if tc.wantFatal {
+				select {
+				case err := <-e.done:
+					require.ErrorIs(t, err, duties.ErrConcurrentSigner)
+					require.True(t, duties.UnsafeToRestart(err))
+					e.done <- err
+				case <-time.After(10 * time.Second):
+					t.Fatal("Run did not stop")
+				}
+				return
+			}
+			// Validator 0 attests; validator 1's refusal is logged, not fatal.
+			recs := e.waitCalls(dutiestest.CallSubmitAttestations, 1)
+			require.Len(t, recs[0].Arg.([]any), 1)
+			e.waitTimer(e.slotStart(41))
+			select {
+			case err := <-e.done:
+				t.Fatalf("Run stopped: %v", err)
+			default:
+			}
+			require.False(t, errors.Is(nil, duties.ErrConcurrentSigner))
+		})
+	}
+}
