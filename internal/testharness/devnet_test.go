@@ -29,6 +29,7 @@ const finalityTimeout = 5 * time.Minute
 // TestDevnetFinalizes runs the devnet the e2e test will use: 64 interop
 // validators on Prysm's own validator client, until the chain finalizes.
 func TestDevnetFinalizes(t *testing.T) {
+	skipDevnetIfShort(t)
 	d := StartDevnet(t, DevnetConfig{NumInteropValidators: 64})
 	StartPrysmValidator(t, d, PrysmValidatorConfig{Count: 64})
 	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
@@ -57,6 +58,7 @@ func TestDevnetFinalizes(t *testing.T) {
 // nodes, so justification needs attestations gossiped across the link, then
 // stops the first node and checks the second carries on.
 func TestDevnetTwoBeaconNodes(t *testing.T) {
+	skipDevnetIfShort(t)
 	d := StartDevnet(t, DevnetConfig{NumInteropValidators: 64, BeaconNodes: 2})
 	require.Len(t, d.BeaconURLs, 2)
 	require.NotEqual(t, d.BeaconURLs[0], d.BeaconURLs[1])
@@ -141,6 +143,13 @@ func TestDevnetDepositDataFile(t *testing.T) {
 		require.Equal(t, entries[i].PubKey, strings.TrimPrefix(v.Validator.Pubkey, "0x"))
 		require.Equal(t, hex.EncodeToString(creds), strings.TrimPrefix(v.Validator.WithdrawalCredentials, "0x"))
 		require.Contains(t, []string{"pending_initialized", "active_ongoing"}, v.Status)
+	}
+}
+
+func skipDevnetIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("DEVNET TEST NOT RUN in -short mode: it runs a chain for about two minutes")
 	}
 }
 
