@@ -78,17 +78,33 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 	}
 	p.timeout.Store(int64(timeout))
 
+	// Addresses are all checked before any client is built, then clients are
+	// built in parallel: go-eth2-client pings each node as it is built, and a
+	// node that does not answer costs a full timeout.
 	seen := make(map[string]bool)
-	for i, address := range params.addresses {
-		n, err := newNode(ctx, i, address, timeout)
+	for _, address := range params.addresses {
+		u, name, err := parseAddress(address)
 		if err != nil {
 			return nil, err
 		}
-		if seen[n.base.String()] {
-			return nil, fmt.Errorf("beacon node %s is listed twice", n.name)
+		if seen[u.String()] {
+			return nil, fmt.Errorf("beacon node %s is listed twice", name)
 		}
-		seen[n.base.String()] = true
-		p.nodes = append(p.nodes, n)
+		seen[u.String()] = true
+	}
+	p.nodes = make([]*node, len(params.addresses))
+	errs := make([]error, len(params.addresses))
+	var wg sync.WaitGroup
+	for i, address := range params.addresses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.nodes[i], errs[i] = newNode(ctx, i, address, timeout)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 
 	p.Refresh(ctx)
