@@ -310,6 +310,7 @@ func (s *Service) subscribeCommittees(ctx context.Context, epoch phase0.Epoch, a
 	s.mu.Lock()
 	a.proofs = aggregators
 	s.mu.Unlock()
+	close(a.proofsReady)
 	slot := s.clock.FirstSlot(epoch)
 	if err := s.node.SubmitBeaconCommitteeSubscriptions(ctx, subs); err != nil {
 		s.log.Warn("Failed to submit beacon committee subscriptions", slog.Uint64("epoch", uint64(epoch)), slog.Any("error", err))
@@ -334,9 +335,20 @@ func (s *Service) aggregate(ctx context.Context, slot phase0.Slot, done []attest
 	if !s.waitFor(ctx, s.clock.SlotFraction(slot, 2, 3), nil) {
 		return
 	}
+	s.mu.Lock()
+	a := s.attester[epoch]
+	s.mu.Unlock()
+	if a == nil {
+		return
+	}
+	select {
+	case <-a.proofsReady:
+	case <-ctx.Done():
+		return
+	}
 	var aggs []aggregator
 	s.mu.Lock()
-	if a := s.attester[epoch]; a != nil {
+	{
 		for _, at := range done {
 			proof, ok := a.proofs[at.duty.ValidatorIndex]
 			v, canSign := s.canSignLocked(at.duty.ValidatorIndex)

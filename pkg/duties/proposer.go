@@ -54,7 +54,7 @@ func (s *Service) propose(ctx context.Context, slot phase0.Slot) {
 	}
 	s.obs.Scheduled(KindProposal, slot, 1)
 	log := s.log.With(slog.Uint64("slot", uint64(slot)), slog.Uint64("validator_index", uint64(duty.ValidatorIndex)))
-	if err := s.proposeBlock(ctx, slot, duty, v, startSlot); err != nil {
+	if err := s.proposeBlock(ctx, slot, duty, v); err != nil {
 		log.Error("Failed to propose block", slog.Any("error", err))
 		s.obs.Failed(KindProposal, slot, 1, err)
 		if fatal := concurrentSignerRefusal(err, signer.KindBlock, slot, 0, 0, startSlot, v.pubkey); fatal != nil {
@@ -66,7 +66,7 @@ func (s *Service) propose(ctx context.Context, slot phase0.Slot) {
 	log.Info("Proposed block", slog.Duration("into_slot", s.sinceSlotStart(slot)))
 }
 
-func (s *Service) proposeBlock(ctx context.Context, slot phase0.Slot, duty *apiv1.ProposerDuty, v *validator, _ phase0.Slot) error {
+func (s *Service) proposeBlock(ctx context.Context, slot phase0.Slot, duty *apiv1.ProposerDuty, v *validator) error {
 	randao, err := s.signer.SignRANDAOReveal(ctx, v.pubkey, s.clock.EpochOf(slot))
 	if err != nil {
 		return fmt.Errorf("sign RANDAO reveal: %w", err)

@@ -22,7 +22,11 @@ type attesterEpoch struct {
 	// aggregate.
 	subscribed bool
 	proofs     map[phase0.ValidatorIndex]phase0.BLSSignature
+	// proofsReady is closed once proofs is set.
+	proofsReady chan struct{}
 }
+
+func newAttesterEpoch() *attesterEpoch { return &attesterEpoch{proofsReady: make(chan struct{})} }
 
 // proposerEpoch is one epoch's proposer duties for our validators.
 type proposerEpoch struct {
@@ -136,7 +140,7 @@ func (s *Service) ensureDuties(ctx context.Context, epoch phase0.Epoch) {
 
 func (s *Service) fetchAttesterDuties(ctx context.Context, epoch phase0.Epoch) {
 	indices := s.indicesActiveAt(epoch)
-	entry := &attesterEpoch{}
+	entry := newAttesterEpoch()
 	if len(indices) > 0 {
 		resp, err := s.node.AttesterDuties(ctx, &api.AttesterDutiesOpts{Epoch: epoch, Indices: indices})
 		if err != nil || resp == nil {

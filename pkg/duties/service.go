@@ -238,6 +238,9 @@ func (s *Service) Run(ctx context.Context) error {
 	// runs at once, joined late rather than skipped: its attestation is
 	// still worth making.
 	slot, first := now, true
+	if s.clock.Now().Before(s.clock.Genesis()) {
+		s.log.Info("Waiting for genesis", slog.Time("genesis", s.clock.Genesis()))
+	}
 	for {
 		if err := s.clock.SleepUntil(loopCtx, s.clock.SlotStart(slot)); err != nil {
 			break

@@ -3,6 +3,7 @@ package duties_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,4 +200,54 @@ func TestConcurrentSignerHeuristic(t *testing.T) {
 			require.False(t, errors.Is(nil, duties.ErrConcurrentSigner))
 		})
 	}
+}
+
+// recorder is an Observer keeping what it is told.
+type recorder struct {
+	mu        sync.Mutex
+	performed []performed
+}
+
+type performed struct {
+	kind     duties.Kind
+	slot     phase0.Slot
+	n        int
+	intoSlot time.Duration
+}
+
+func (r *recorder) Scheduled(duties.Kind, phase0.Slot, int)     {}
+func (r *recorder) Failed(duties.Kind, phase0.Slot, int, error) {}
+func (r *recorder) Performed(kind duties.Kind, slot phase0.Slot, n int, into time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.performed = append(r.performed, performed{kind, slot, n, into})
+}
+
+func (r *recorder) of(kind duties.Kind) []performed {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []performed
+	for _, p := range r.performed {
+		if p.kind == kind {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func TestKeysAddedAtRuntime(t *testing.T) {
+	start := phase0.Slot(uint64(denebEpoch)*8 + 7)
+	obs := &recorder{}
+	e := newEnv(t, envConfig{validators: 4, startSlot: start, opts: []duties.Option{duties.WithObserver(obs)}})
+	// The service starts with two keys; the key store later yields two more.
+	e.svc.RemovePubkeys(e.keys[2:]...)
+	e.run()
+	e.waitTimer(e.slotStart(start + 1))
+	e.svc.AddPubkeys(e.keys[2:]...)
+	e.clock.Set(e.at(start+1, 1, 3))
+	recs := e.waitCalls(dutiestest.CallSubmitAttestations, 1)
+	require.Len(t, recs[0].Arg.([]any), 4)
+	require.Len(t, e.svc.Validators(), 4)
+	require.Eventually(t, func() bool { return len(obs.of(duties.KindAttestation)) == 1 }, 10*time.Second, 2*time.Millisecond)
+	require.Equal(t, performed{duties.KindAttestation, start + 1, 4, time.Second}, obs.of(duties.KindAttestation)[0])
 }

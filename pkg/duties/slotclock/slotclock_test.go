@@ -1,0 +1,104 @@
+package slotclock_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-eth/vigil/pkg/duties/slotclock"
+	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
+)
+
+var genesis = time.Unix(1_606_824_023, 0) // mainnet genesis
+
+func TestFromSpec(t *testing.T) {
+	tests := []struct {
+		name    string
+		values  map[string]any
+		wantErr string
+	}{
+		// go-eth2-client's http client parses SECONDS_PER_SLOT as a duration.
+		{name: "mainnet", values: map[string]any{"SECONDS_PER_SLOT": 12 * time.Second, "SLOTS_PER_EPOCH": uint64(32)}},
+		{name: "plain integers", values: map[string]any{"SECONDS_PER_SLOT": uint64(12), "SLOTS_PER_EPOCH": uint64(32)}},
+		{name: "missing slots per epoch", values: map[string]any{"SECONDS_PER_SLOT": 12 * time.Second}, wantErr: "SLOTS_PER_EPOCH is missing"},
+		{name: "mistyped", values: map[string]any{"SECONDS_PER_SLOT": "twelve", "SLOTS_PER_EPOCH": uint64(32)}, wantErr: "SECONDS_PER_SLOT has type string"},
+		{name: "zero slot duration", values: map[string]any{"SECONDS_PER_SLOT": uint64(0), "SLOTS_PER_EPOCH": uint64(32)}, wantErr: "SECONDS_PER_SLOT must be positive"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := slotclock.FromSpec(slotclock.Real{}, tc.values, genesis)
+			if tc.wantErr != "" {
+				require.ErrorIs(t, err, slotclock.ErrSpec)
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, 12*time.Second, c.SlotDuration())
+			require.EqualValues(t, 32, c.SlotsPerEpoch())
+		})
+	}
+}
+
+func TestSlotMath(t *testing.T) {
+	fake := slotclocktest.NewFake(genesis)
+	c, err := slotclock.New(fake, genesis, 12*time.Second, 32)
+	require.NoError(t, err)
+	tests := []struct {
+		name      string
+		at        time.Time
+		wantSlot  phase0.Slot
+		wantEpoch phase0.Epoch
+	}{
+		{name: "before genesis", at: genesis.Add(-time.Hour), wantSlot: 0, wantEpoch: 0},
+		{name: "genesis", at: genesis, wantSlot: 0, wantEpoch: 0},
+		{name: "end of slot 0", at: genesis.Add(12*time.Second - 1), wantSlot: 0},
+		{name: "slot 32 starts epoch 1", at: genesis.Add(32 * 12 * time.Second), wantSlot: 32, wantEpoch: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.wantSlot, c.SlotAt(tc.at))
+			require.Equal(t, tc.wantEpoch, c.EpochOf(c.SlotAt(tc.at)))
+		})
+	}
+	require.Equal(t, genesis.Add(12*time.Second+4*time.Second), c.SlotFraction(1, 1, 3))
+	require.Equal(t, genesis.Add(12*time.Second+8*time.Second), c.SlotFraction(1, 2, 3))
+	require.Equal(t, phase0.Slot(63), c.LastSlot(1))
+}
+
+func TestFakeClock(t *testing.T) {
+	fake := slotclocktest.NewFake(genesis)
+	early, late := fake.NewTimer(time.Second), fake.NewTimer(time.Minute)
+	stopped := fake.NewTimer(time.Second)
+	require.True(t, stopped.Stop())
+	require.Len(t, fake.Pending(), 2)
+	fake.Advance(time.Second)
+	require.Equal(t, genesis.Add(time.Second), <-early.C())
+	select {
+	case <-late.C():
+		t.Fatal("late timer fired early")
+	case <-stopped.C():
+		t.Fatal("stopped timer fired")
+	default:
+	}
+	require.True(t, fake.WaitForTimer(context.Background(), genesis.Add(time.Minute)))
+	fake.Set(genesis) // never backwards
+	require.Equal(t, genesis.Add(time.Second), fake.Now())
+
+	c, err := slotclock.New(fake, genesis, 12*time.Second, 32)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- c.SleepUntil(context.Background(), genesis.Add(2*time.Minute)) }()
+	require.True(t, fake.WaitForTimer(context.Background(), genesis.Add(2*time.Minute)))
+	fake.Advance(2 * time.Minute)
+	require.NoError(t, <-done)
+
+	ctx, cancel := slotclock.WithDeadline(context.Background(), fake, fake.Now().Add(time.Second))
+	defer cancel()
+	require.True(t, fake.WaitForTimer(context.Background(), fake.Now().Add(time.Second)))
+	fake.Advance(time.Second)
+	<-ctx.Done()
+	require.ErrorIs(t, context.Cause(ctx), context.DeadlineExceeded)
+}
