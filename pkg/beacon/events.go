@@ -48,7 +48,8 @@ var errPoolStopped = errors.New("beacon node pool stopped")
 // that is currently usable (healthy, or degraded when none is healthy) and
 // has not already come from another node. Losing the preferred node thus
 // loses no event, and a head event arrives as soon as the fastest node sees
-// the block. Handlers are called one at a time.
+// the block. Handlers are called one at a time and should return quickly:
+// one that blocks holds up every later event.
 //
 // go-eth2-client's own Events is not used: its SSE client keeps retrying for
 // up to 15 minutes after its context ends, and never reports a dead stream.

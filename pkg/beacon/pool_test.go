@@ -133,6 +133,23 @@ func TestNewWithNodesDown(t *testing.T) {
 		require.Contains(t, msg, "connection refused")
 	})
 
+	t.Run("calls recover from an outage without waiting for the health loop", func(t *testing.T) {
+		a := beacontest.New(t, beacontest.WithName("a"))
+		a.SetDown(true)
+		p, _ := newPool(t, urls(a))
+		_, err := attestationData(t, p)
+		require.ErrorIs(t, err, beacon.ErrNoHealthyNode)
+
+		a.SetDown(false)
+		// The health loop never runs in these tests (interval one hour): a
+		// call finding no usable node re-checks them itself, at most twice a
+		// second.
+		require.Eventually(t, func() bool {
+			root, err := attestationData(t, p)
+			return err == nil && root == a.BlockRoot()
+		}, 5*time.Second, 50*time.Millisecond)
+	})
+
 	t.Run("node down at start is used once it answers", func(t *testing.T) {
 		a := beacontest.New(t, beacontest.WithName("a"))
 		b := beacontest.New(t, beacontest.WithName("b"))
