@@ -23,3 +23,7 @@ run: build
 
 clean:
 	rm -rf bin
+
+.PHONY: e2e
+e2e:
+	$(GO) test -race -count=1 -v -run TestDevnet ./e2e/

@@ -46,6 +46,7 @@ func newApp() *cli.App {
 			keysCommand(),
 			depositCommand(),
 			slashingCommand(),
+			validatorCommand(),
 		},
 	}
 	withConfigFile(app)

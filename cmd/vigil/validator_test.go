@@ -1,0 +1,479 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/attestantio/go-eth2-client/api"
+	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/pkg/duties"
+	"github.com/vigil-eth/vigil/pkg/keystore"
+	"github.com/vigil-eth/vigil/pkg/keystore/keystoretest"
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
+)
+
+// runValidatorCmd runs a validator subcommand with fake key stores and
+// returns its error and standard error.
+func runValidatorCmd(t *testing.T, d validatorDeps, args ...string) (error, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	app := &cli.App{
+		Name:           "vigil",
+		Flags:          globalFlags(),
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands:       []*cli.Command{validatorCommandWith(d)},
+		Writer:         &stdout,
+		ErrWriter:      &stderr,
+	}
+	withConfigFile(app)
+	err := app.Run(append([]string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "data")}, args...))
+	return err, stderr.String()
+}
+
+func noStores(t *testing.T) validatorDeps {
+	return validatorDeps{
+		openStore: func(*cli.Context, *env, string) (keystore.Store, error) {
+			t.Error("no key store may be opened before the flags are valid")
+			return nil, errors.New("unexpected")
+		},
+		stdin: strings.NewReader(""),
+		isTTY: func(any) bool { return false },
+	}
+}
+
+// TestValidatorRunRejectsBadFlags checks that every configuration mistake is
+// reported, naming the flag, before anything is opened or connected.
+func TestValidatorRunRejectsBadFlags(t *testing.T) {
+	const fr = "0x5ca1ab1e00000000000000000000000000000e2e"
+	bn := []string{"--beacon-node", "http://127.0.0.1:1"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "no beacon node", args: []string{"--fee-recipient", fr}, want: "--beacon-node is required"},
+		{name: "blank beacon node", args: []string{"--beacon-node", " ", "--fee-recipient", fr}, want: "--beacon-node is required"},
+		{name: "no fee recipient", args: bn, want: "--fee-recipient is required"},
+		{name: "fee recipient not hex", args: append([]string{"--fee-recipient", "0xnothex"}, bn...), want: "--fee-recipient"},
+		{name: "fee recipient short", args: append([]string{"--fee-recipient", "0x1234"}, bn...), want: "40 hex digits"},
+		{name: "fee recipient zero", args: append([]string{"--fee-recipient", "0x0000000000000000000000000000000000000000"}, bn...), want: "zero address"},
+		{name: "unknown key store", args: append([]string{"--fee-recipient", fr, "--key-store", "s3"}, bn...), want: `--key-store "s3": want vault or dir`},
+		{name: "graffiti too long", args: append([]string{"--fee-recipient", fr, "--graffiti", strings.Repeat("g", 33)}, bn...), want: "at most 32"},
+		{name: "zero gas limit", args: append([]string{"--fee-recipient", fr, "--gas-limit", "0"}, bn...), want: "--gas-limit 0"},
+		{name: "bad poll interval", args: append([]string{"--fee-recipient", fr, "--key-poll-interval", "soon"}, bn...), want: "--key-poll-interval"},
+		{name: "negative poll interval", args: append([]string{"--fee-recipient", fr, "--key-poll-interval", "-1s"}, bn...), want: "--key-poll-interval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err, _ := runValidatorCmd(t, noStores(t), append([]string{"validator", "run"}, tt.args...)...)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestValidatorExitRejectsBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "no pubkey", args: []string{"--beacon-node", "http://127.0.0.1:1"}, want: "--pubkey is required"},
+		{name: "bad pubkey", args: []string{"--pubkey", "0x12", "--beacon-node", "http://127.0.0.1:1"}, want: "96 hex digits"},
+		{name: "no beacon node", args: []string{"--pubkey", "0x" + strings.Repeat("ab", 48)}, want: "--beacon-node is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err, _ := runValidatorCmd(t, noStores(t), append([]string{"validator", "exit"}, tt.args...)...)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// listOnlyStore counts which listing path keySources uses.
+type listOnlyStore struct {
+	*keystoretest.Store
+	pubkeysCalls int
+}
+
+func (s *listOnlyStore) Pubkeys(ctx context.Context) ([]phase0.BLSPubKey, error) {
+	s.pubkeysCalls++
+	infos, err := s.List(ctx)
+	pks := make([]phase0.BLSPubKey, len(infos))
+	for i, in := range infos {
+		pks[i] = in.Pubkey
+	}
+	return pks, err
+}
+
+func storeWith(t *testing.T, keys ...*keystore.Key) *keystoretest.Store {
+	t.Helper()
+	s := &keystoretest.Store{}
+	for _, k := range keys {
+		cp := *k
+		require.NoError(t, s.Put(t.Context(), &cp))
+	}
+	return s
+}
+
+func pubkeysOf(keys []*keystore.Key) []phase0.BLSPubKey {
+	out := make([]phase0.BLSPubKey, len(keys))
+	for i, k := range keys {
+		out[i] = k.Pubkey
+	}
+	slices.SortFunc(out, func(a, b phase0.BLSPubKey) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+// TestKeySourcesMerge checks that keys from several stores are merged, a key
+// held by two stores is loaded once (from the first), and a store with the
+// LIST-only fast path is listed through it.
+func TestKeySourcesMerge(t *testing.T) {
+	keys := keystoretest.Keys(t, 5)
+	vault := &listOnlyStore{Store: storeWith(t, keys[0], keys[1], keys[2])}
+	dir := storeWith(t, keys[2], keys[3], keys[4])
+	src := keySources{{kind: kindVault, store: vault}, {kind: kindDir, store: dir}}
+
+	owner, err := src.list(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, vault.pubkeysCalls)
+	require.Len(t, owner, 5)
+	require.Equal(t, 0, owner[keys[2].Pubkey], "a key in two stores belongs to the first")
+
+	loaded, err := src.loadNew(t.Context(), slog.New(slog.DiscardHandler), nil)
+	require.NoError(t, err)
+	require.Equal(t, pubkeysOf(keys), pubkeysOf(loaded))
+
+	have := func(pk phase0.BLSPubKey) bool { return pk == keys[0].Pubkey || pk == keys[4].Pubkey }
+	loaded, err = src.loadNew(t.Context(), slog.New(slog.DiscardHandler), have)
+	require.NoError(t, err)
+	require.Equal(t, pubkeysOf(keys[1:4]), pubkeysOf(loaded))
+}
+
+// failingStore fails List, as an unreachable Vault does.
+type failingStore struct{ keystore.Store }
+
+func (failingStore) List(context.Context) ([]keystore.Info, error) {
+	return nil, errors.New("vault unreachable")
+}
+
+// fakeHolder stands in for the signer and the duties in key reloads.
+type fakeHolder struct {
+	mu   sync.Mutex
+	keys map[phase0.BLSPubKey]bool
+	// duties mirrors what the duties service was told.
+	duties map[phase0.BLSPubKey]bool
+}
+
+func newFakeHolder(pks ...phase0.BLSPubKey) *fakeHolder {
+	h := &fakeHolder{keys: map[phase0.BLSPubKey]bool{}, duties: map[phase0.BLSPubKey]bool{}}
+	for _, pk := range pks {
+		h.keys[pk], h.duties[pk] = true, true
+	}
+	return h
+}
+
+func (h *fakeHolder) HasKey(pk phase0.BLSPubKey) bool { h.mu.Lock(); defer h.mu.Unlock(); return h.keys[pk] }
+func (h *fakeHolder) Pubkeys() []phase0.BLSPubKey {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []phase0.BLSPubKey
+	for pk := range h.keys {
+		out = append(out, pk)
+	}
+	return out
+}
+func (h *fakeHolder) AddKeys(keys ...*keystore.Key) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range keys {
+		h.keys[k.Pubkey] = true
+	}
+	return nil
+}
+func (h *fakeHolder) RemoveKeys(pks ...phase0.BLSPubKey) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, pk := range pks {
+		if h.duties[pk] {
+			panic("a key must leave the duties before the signer")
+		}
+		delete(h.keys, pk)
+	}
+	return len(pks)
+}
+func (h *fakeHolder) AddPubkeys(pks ...phase0.BLSPubKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, pk := range pks {
+		h.duties[pk] = true
+	}
+}
+func (h *fakeHolder) RemovePubkeys(pks ...phase0.BLSPubKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, pk := range pks {
+		delete(h.duties, pk)
+	}
+}
+
+func sortedKeys(m map[phase0.BLSPubKey]bool) []phase0.BLSPubKey {
+	var out []phase0.BLSPubKey
+	for pk := range m {
+		out = append(out, pk)
+	}
+	slices.SortFunc(out, func(a, b phase0.BLSPubKey) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+// TestSyncKeys checks key reloading: added keys reach signer and duties,
+// removed keys leave the duties before the signer, and a store that cannot
+// be listed removes nothing.
+func TestSyncKeys(t *testing.T) {
+	keys := keystoretest.Keys(t, 4)
+	log := slog.New(slog.DiscardHandler)
+	tests := []struct {
+		name    string
+		held    []*keystore.Key
+		stores  func() keySources
+		want    []*keystore.Key
+		wantErr bool
+	}{
+		{
+			name:   "keys added to a store are picked up",
+			held:   keys[:1],
+			stores: func() keySources { return keySources{{kindDir, storeWith(t, keys[:3]...)}} },
+			want:   keys[:3],
+		},
+		{
+			name:   "keys deleted from every store stop signing",
+			held:   keys[:3],
+			stores: func() keySources { return keySources{{kindDir, storeWith(t, keys[1])}} },
+			want:   keys[1:2],
+		},
+		{
+			name: "a key moved between stores keeps signing",
+			held: keys[:2],
+			stores: func() keySources {
+				return keySources{{kindVault, storeWith(t, keys[0])}, {kindDir, storeWith(t, keys[1], keys[3])}}
+			},
+			want: []*keystore.Key{keys[0], keys[1], keys[3]},
+		},
+		{
+			name: "an unreachable store removes nothing",
+			held: keys[:2],
+			stores: func() keySources {
+				return keySources{{kindVault, failingStore{storeWith(t)}}, {kindDir, storeWith(t, keys[3])}}
+			},
+			want:    keys[:2],
+			wantErr: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newFakeHolder(pubkeysOf(tt.held)...)
+			err := syncKeys(t.Context(), log, tt.stores(), h, h)
+			if tt.wantErr {
+				require.Error(t, err)
+			} else {
+				require.NoError(t, err)
+			}
+			require.Equal(t, pubkeysOf(tt.want), sortedKeys(h.keys))
+			require.Equal(t, pubkeysOf(tt.want), sortedKeys(h.duties))
+		})
+	}
+}
+
+func TestConfirmExit(t *testing.T) {
+	var pk phase0.BLSPubKey
+	copy(pk[:], bytes.Repeat([]byte{0xab, 0xcd}, 24))
+	tests := []struct {
+		name    string
+		tty     bool
+		input   string
+		wantErr string
+	}{
+		{name: "no terminal", tty: false, input: "abcdabcdabcd\n", wantErr: "not a terminal"},
+		{name: "exact digits", tty: true, input: "abcdabcdabcd\n"},
+		{name: "with 0x and capitals", tty: true, input: "  0xABCDABCDABCD \n"},
+		{name: "without newline", tty: true, input: "abcdabcdabcd"},
+		{name: "too few digits", tty: true, input: "abcdabcd\n", wantErr: "does not match"},
+		{name: "yes is not enough", tty: true, input: "y\n", wantErr: "does not match"},
+		{name: "empty input", tty: true, input: "", wantErr: "read confirmation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := validatorDeps{stdin: strings.NewReader(tt.input), isTTY: func(any) bool { return tt.tty }}
+			var prompt bytes.Buffer
+			err := d.confirmExit(&prompt, pk)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Contains(t, prompt.String(), "first 12 hex digits")
+		})
+	}
+}
+
+func TestCheckNetwork(t *testing.T) {
+	a, b := phase0.Root{1}, phase0.Root{2}
+	require.NoError(t, checkNetwork("db", a, false, b), "a new database takes the node's network")
+	require.NoError(t, checkNetwork("db", a, true, a))
+	err := checkNetwork("sqlite:///x.db", a, true, b)
+	require.ErrorIs(t, err, slashprotect.ErrWrongNetwork)
+	require.ErrorContains(t, err, fmt.Sprintf("%#x", a[:]))
+	require.ErrorContains(t, err, fmt.Sprintf("%#x", b[:]))
+	require.ErrorContains(t, err, "--slashing-db")
+}
+
+func TestRunExit(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantCode int
+	}{
+		{name: "normal stop", err: nil, wantCode: 0},
+		{name: "doppelganger", err: fmt.Errorf("stop: %w", duties.ErrDoppelganger), wantCode: exitUnsafeToRestart},
+		{name: "concurrent signer", err: duties.ErrConcurrentSigner, wantCode: exitUnsafeToRestart},
+		{name: "other error", err: errors.New("boom"), wantCode: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := runExit(tt.err)
+			if tt.wantCode == 0 {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			code := 1
+			var coder cli.ExitCoder
+			if errors.As(err, &coder) {
+				code = coder.ExitCode()
+			}
+			require.Equal(t, tt.wantCode, code)
+		})
+	}
+}
+
+// fakeChain serves genesis and spec after failing a number of times.
+type fakeChain struct{ failures int }
+
+func (f *fakeChain) Genesis(context.Context, *api.GenesisOpts) (*api.Response[*apiv1.Genesis], error) {
+	if f.failures > 0 {
+		f.failures--
+		return nil, errors.New("connection refused")
+	}
+	return &api.Response[*apiv1.Genesis]{Data: &apiv1.Genesis{GenesisTime: time.Unix(1700000000, 0)}}, nil
+}
+
+func (f *fakeChain) Spec(context.Context, *api.SpecOpts) (*api.Response[map[string]any], error) {
+	return &api.Response[map[string]any]{Data: map[string]any{}}, nil
+}
+
+func TestFetchChainSpec(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	t.Run("no wait returns the node's error", func(t *testing.T) {
+		_, err := fetchChainSpec(t.Context(), log, &fakeChain{failures: 1}, false)
+		require.ErrorContains(t, err, "connection refused")
+	})
+	t.Run("waiting ends with the context", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := fetchChainSpec(ctx, log, &fakeChain{failures: 1 << 30}, true)
+		require.ErrorContains(t, err, "before shutdown")
+	})
+	t.Run("an incomplete spec is not retried", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_, err := fetchChainSpec(ctx, log, &fakeChain{}, true)
+		require.ErrorContains(t, err, "chain spec")
+		require.NoError(t, ctx.Err(), "must fail at once, not wait for a node")
+	})
+}
+
+func TestExitOnlyDBRefusesSlashableMessages(t *testing.T) {
+	var db exitOnlyDB
+	_, err := db.CheckAndRecordAttestations(t.Context(), []slashprotect.AttestationRequest{{}})
+	require.Error(t, err)
+	_, err = db.CheckAndRecordBlock(t.Context(), slashprotect.BlockRequest{})
+	require.Error(t, err)
+}
+
+func TestDutyLog(t *testing.T) {
+	var buf bytes.Buffer
+	l := dutyLog{log: slog.New(slog.NewTextHandler(io.MultiWriter(&buf), nil))}
+	l.Performed(duties.KindAttestation, 42, 8, 1200*time.Millisecond)
+	l.Failed(duties.KindProposal, 43, 1, errors.New("no node"))
+	out := buf.String()
+	require.Contains(t, out, "level=INFO msg=Duty slot=42 kind=attestation validators=8 result=ok into_slot=1.2s")
+	require.Contains(t, out, `level=WARN msg=Duty slot=43 kind=proposal validators=1 result=failed error="no node"`)
+}
+
+// laggingNode answers "head" with a header whose slot advances by one per
+// call, as a read node importing blocks behind the fastest node does.
+type laggingNode struct {
+	mu    sync.Mutex
+	slot  phase0.Slot
+	calls int
+}
+
+func (n *laggingNode) BeaconBlockHeader(context.Context, *api.BeaconBlockHeaderOpts) (*api.Response[*apiv1.BeaconBlockHeader], error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.calls++
+	h := &apiv1.BeaconBlockHeader{Header: &phase0.SignedBeaconBlockHeader{Message: &phase0.BeaconBlockHeader{Slot: n.slot}}}
+	n.slot++
+	return &api.Response[*apiv1.BeaconBlockHeader]{Data: h}, nil
+}
+
+// TestHeadGate checks that a head event reaches the duties only once the
+// read node has caught up, and never later than maxWait.
+func TestHeadGate(t *testing.T) {
+	tests := []struct {
+		name      string
+		readSlot  phase0.Slot
+		event     phase0.Slot
+		maxWait   time.Duration
+		wantCalls int
+	}{
+		{name: "read node already there", readSlot: 10, event: 10, maxWait: time.Minute, wantCalls: 1},
+		{name: "read node ahead", readSlot: 11, event: 10, maxWait: time.Minute, wantCalls: 1},
+		{name: "read node catches up", readSlot: 7, event: 10, maxWait: time.Minute, wantCalls: 4},
+		{name: "read node never catches up in time", readSlot: 0, event: 1 << 40, maxWait: 20 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			node := &laggingNode{slot: tt.readSlot}
+			g := headGate{node: node, log: slog.New(slog.DiscardHandler), maxWait: tt.maxWait, poll: time.Millisecond}
+			var got []phase0.Slot
+			opts := g.wrap(&api.EventsOpts{HeadHandler: func(_ context.Context, ev *apiv1.HeadEvent) { got = append(got, ev.Slot) }})
+			opts.HeadHandler(t.Context(), &apiv1.HeadEvent{Slot: tt.event})
+			require.Equal(t, []phase0.Slot{tt.event}, got, "the event is always passed on")
+			if tt.wantCalls > 0 {
+				require.Equal(t, tt.wantCalls, node.calls)
+			}
+		})
+	}
+	t.Run("other handlers untouched", func(t *testing.T) {
+		g := headGate{node: &laggingNode{}, maxWait: time.Millisecond}
+		require.Nil(t, g.wrap(nil))
+		opts := &api.EventsOpts{Topics: []string{"chain_reorg"}}
+		require.Same(t, opts, g.wrap(opts))
+	})
+}
