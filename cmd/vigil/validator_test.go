@@ -188,7 +188,11 @@ func newFakeHolder(pks ...phase0.BLSPubKey) *fakeHolder {
 	return h
 }
 
-func (h *fakeHolder) HasKey(pk phase0.BLSPubKey) bool { h.mu.Lock(); defer h.mu.Unlock(); return h.keys[pk] }
+func (h *fakeHolder) HasKey(pk phase0.BLSPubKey) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.keys[pk]
+}
 func (h *fakeHolder) Pubkeys() []phase0.BLSPubKey {
 	h.mu.Lock()
 	defer h.mu.Unlock()
