@@ -5,6 +5,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,10 +18,13 @@ import (
 	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/herumi/bls-eth-go-binary/bls"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/internal/blsinit"
 	"github.com/vigil-eth/vigil/internal/devnet"
 	"github.com/vigil-eth/vigil/internal/testharness"
+	"github.com/vigil-eth/vigil/pkg/deposit"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/keystore/dirstore"
 )
@@ -32,6 +37,9 @@ const (
 	// halfValidators keys live in Vault, as many in a keystore directory.
 	halfValidators = 32
 	numValidators  = 2 * halfValidators
+	// prysmValidators run on Prysm's own validator client with interop keys
+	// on the same chain, for a side-by-side resource comparison.
+	prysmValidators = numValidators
 
 	// testMnemonic is BIP-39's all-"abandon" test mnemonic: public, so the
 	// keys are worthless anywhere but on this throwaway chain.
@@ -62,9 +70,10 @@ var (
 )
 
 // TestDevnet is issue 4's end-to-end test: 64 validators from vigil's key
-// generation are the whole genesis validator set of a fresh chain; vigil,
-// started before genesis with half the keys in Vault and half in a keystore
-// directory, must carry the chain to finality alone. Mid-run it is restarted
+// generation are in the genesis of a fresh chain; vigil, started before
+// genesis with half the keys in Vault and half in a keystore directory,
+// performs all their duties next to Prysm's validator client running as many
+// interop validators (the reference it is measured against). Mid-run it is restarted
 // mid-epoch (it must not double-sign) and its first beacon node is stopped
 // (duties must continue on the second). Everything is then checked from the
 // beacon node's data and vigil's exported slashing-protection database.
@@ -82,7 +91,7 @@ func TestDevnet(t *testing.T) {
 	}
 	require.NoError(t, os.MkdirAll(vigil.dataDir, 0o700))
 	keysDir := filepath.Join(work, "keys")
-	depositFile := generateKeys(t, vigil, work, keysDir)
+	depositFile, vigilKeys := generateKeys(t, vigil, work, keysDir)
 
 	d := testharness.StartDevnet(t, testharness.DevnetConfig{
 		Binaries: bins, DepositDataFile: depositFile, GenesisDelay: genesisDelay, BeaconNodes: 2,
@@ -90,15 +99,19 @@ func TestDevnet(t *testing.T) {
 	ctx, cancel := context.WithDeadline(t.Context(), d.EpochStart(lastCheckedEpoch+3))
 	defer cancel()
 	node0, node1 := beaconAPI{t, d.BeaconURLs[0]}, beaconAPI{t, d.BeaconURLs[1]}
-	ours, _ := node0.validators(ctx, "genesis")
-	require.Len(t, ours, numValidators, "every deposit from vigil's keygen must be in genesis")
-	indices := make([]uint64, 0, len(ours))
+	all, _ := node0.validators(ctx, "genesis")
+	require.Len(t, all, numValidators+prysmValidators, "every deposit must be in genesis")
+	indices := make([]uint64, 0, numValidators)
 	pubkeyOf := map[uint64]string{}
-	for pk, i := range ours {
+	for _, pk := range vigilKeys {
+		i, ok := all[pk]
+		require.True(t, ok, "vigil's key %s is not in genesis", pk)
 		indices = append(indices, i)
 		pubkeyOf[i] = pk
 	}
 	slices.Sort(indices)
+	// Node 1 outlives node 0, so Prysm's client attaches there.
+	prysm := testharness.StartPrysmValidator(t, d, testharness.PrysmValidatorConfig{BeaconNode: 1, Count: prysmValidators})
 
 	runArgs := []string{"validator", "run",
 		"--beacon-node", d.BeaconURLs[0], "--beacon-node", d.BeaconURLs[1],
@@ -144,9 +157,11 @@ func TestDevnet(t *testing.T) {
 	require.True(t, vc.running(), "vigil exited early: %v\n%s", vc.err, tail(logs[1], 30))
 	rss2, err := vc.rssBytes()
 	require.NoError(t, err)
+	prysmRSS, err := prysm.RSSBytes()
+	require.NoError(t, err)
 	require.Equal(t, 0, vc.stop(t, 2*slotDuration+5*time.Second), "SIGTERM must exit 0\n%s", tail(logs[1], 20))
-	t.Logf("vigil RSS with %d keys: %d MiB (first process, epoch %d), %d MiB (second process, epoch %d)",
-		numValidators, rss>>20, restartEpoch, rss2>>20, lastCheckedEpoch+2)
+	t.Logf("vigil RSS with %d keys: %d MiB (first process, epoch %d), %d MiB (second process, epoch %d); Prysm's validator client with %d keys: %d MiB",
+		numValidators, rss>>20, restartEpoch, rss2>>20, lastCheckedEpoch+2, prysmValidators, prysmRSS>>20)
 	for _, p := range d.Processes() {
 		if r, err := p.RSSBytes(); err == nil {
 			t.Logf("%s RSS %d MiB", p.Name, r>>20)
@@ -215,13 +230,13 @@ func TestDevnet(t *testing.T) {
 			emptySlots++
 			continue
 		}
-		proposals++
 		proposer := mustUint(t, blk.Message.ProposerIndex)
-		pk, isOurs := pubkeyOf[proposer]
-		require.True(t, isOurs, "slot %d proposed by %d, not one of vigil's validators", slot, proposer)
-		require.True(t, strings.HasPrefix(string(mustHex(t, blk.Message.Body.Graffiti)), graffiti), "slot %d graffiti", slot)
-		want := signingRoot(t, root, proposerDomain)
-		require.Equal(t, want, prot.blocks[pk][slot], "slashing database record of the block at slot %d", slot)
+		if pk, isOurs := pubkeyOf[proposer]; isOurs {
+			proposals++
+			require.True(t, strings.HasPrefix(string(mustHex(t, blk.Message.Body.Graffiti)), graffiti), "slot %d graffiti", slot)
+			want := signingRoot(t, root, proposerDomain)
+			require.Equal(t, want, prot.blocks[pk][slot], "slashing database record of the block at slot %d", slot)
+		}
 		if slot >= 2 {
 			s, n := bitvectorCount(t, blk.Message.Body.SyncAggregate.Bits)
 			syncSet, syncTotal = syncSet+s, syncTotal+n
@@ -240,7 +255,10 @@ func TestDevnet(t *testing.T) {
 			want := signingRoot(t, dataRoot, attesterDomain)
 			for _, pos := range bitlistSet(t, a.AggregationBits) {
 				require.Less(t, pos, len(committee))
-				pk := pubkeyOf[committee[pos]]
+				pk, isOurs := pubkeyOf[committee[pos]]
+				if !isOurs {
+					continue
+				}
 				require.Equal(t, want, prot.att[pk][uint64(a.Data.Target.Epoch)],
 					"slashing database record of validator %d's attestation for target %d, included at slot %d", committee[pos], a.Data.Target.Epoch, slot)
 				checkedAttestations++
@@ -273,8 +291,8 @@ func TestDevnet(t *testing.T) {
 
 	// Nobody was slashed, nothing slashable is pending, the exit went in.
 	_, after := node1.validators(ctx, "head")
-	for _, i := range indices {
-		require.False(t, after[i].Validator.Slashed, "validator %d slashed", i)
+	for i, v := range after {
+		require.False(t, v.Validator.Slashed, "validator %d slashed", i)
 	}
 	require.Empty(t, get[[]json.RawMessage](ctx, node1, "/eth/v1/beacon/pool/attester_slashings"))
 	require.Empty(t, get[[]json.RawMessage](ctx, node1, "/eth/v1/beacon/pool/proposer_slashings"))
@@ -289,12 +307,13 @@ func TestDevnet(t *testing.T) {
 }
 
 // generateKeys derives the 64 validators with `vigil keys generate` (the
-// first half straight into Vault) and returns the merged deposit data file.
+// first half straight into Vault) and returns the deposit data file, with
+// Prysm's interop validators after vigil's, and vigil's public keys.
 // The second half goes into a keystore directory through vigil's dirstore
 // with PBKDF2 keystores (EIP-2335's other KDF, at its standard cost) instead of
 // the scrypt the CLI writes: decrypting 32 scrypt keystores takes half a
 // minute on two cores, longer than a restart may leave duties undone.
-func generateKeys(t *testing.T, vigil *vigilCLI, work, keysDir string) string {
+func generateKeys(t *testing.T, vigil *vigilCLI, work, keysDir string) (string, []string) {
 	t.Helper()
 	mnemonicFile := filepath.Join(work, "mnemonic")
 	require.NoError(t, os.WriteFile(mnemonicFile, []byte(testMnemonic+"\n"), 0o600))
@@ -318,10 +337,37 @@ func generateKeys(t *testing.T, vigil *vigilCLI, work, keysDir string) string {
 		key.Zero()
 	}
 
+	interopFile := filepath.Join(work, "deposits-interop.json")
+	writeInteropDeposits(t, interopFile, prysmValidators)
 	depositFile := filepath.Join(work, "deposit_data.json")
-	n := mergeDeposits(t, depositFile, onlyFile(t, filepath.Join(dep[0], "deposit_data-*.json")), onlyFile(t, filepath.Join(dep[1], "deposit_data-*.json")))
-	require.Equal(t, numValidators, n)
-	return depositFile
+	pks := mergeDeposits(t, depositFile, onlyFile(t, filepath.Join(dep[0], "deposit_data-*.json")), onlyFile(t, filepath.Join(dep[1], "deposit_data-*.json")), interopFile)
+	require.Len(t, pks, numValidators+prysmValidators)
+	return depositFile, pks[:numValidators]
+}
+
+// writeInteropDeposits writes deposits for Prysm's deterministic interop keys
+// 0..n-1 (secret key i is sha256 of i as 32 little-endian bytes, reduced mod
+// r), so that Prysm's validator client can run them on the same chain.
+func writeInteropDeposits(t *testing.T, path string, n int) {
+	t.Helper()
+	require.NoError(t, blsinit.Init())
+	network, err := deposit.LookupNetwork("devnet", "0x"+hex.EncodeToString(devnet.GenesisForkVersion[:]))
+	require.NoError(t, err)
+	var deps []*deposit.Data
+	for i := range n {
+		var le [32]byte
+		binary.LittleEndian.PutUint64(le[:], uint64(i))
+		h := sha256.Sum256(le[:])
+		sk := new(bls.SecretKey)
+		require.NoError(t, sk.SetLittleEndianMod(h[:]))
+		key := &keystore.Key{Info: keystore.Info{Pubkey: keystore.PublicKey(sk)}, Secret: sk}
+		d, err := deposit.New(key, deposit.BLSWithdrawalCredentials(key.Pubkey), deposit.MinActivationAmount, network)
+		require.NoError(t, err)
+		deps = append(deps, d)
+	}
+	b, err := json.Marshal(deps)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o600))
 }
 
 // exportSlashing exports vigil's slashing database with the CLI.

@@ -201,21 +201,30 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// mergeDeposits concatenates deposit data files (JSON arrays) into one.
-func mergeDeposits(t *testing.T, out string, files ...string) int {
+// mergeDeposits concatenates deposit data files (JSON arrays) into one and
+// returns the public keys in order, as 0x hex.
+func mergeDeposits(t *testing.T, out string, files ...string) []string {
 	t.Helper()
 	var all []json.RawMessage
+	var pks []string
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		var entries []json.RawMessage
 		require.NoError(t, json.Unmarshal(b, &entries), f)
+		for _, e := range entries {
+			var d struct {
+				Pubkey string `json:"pubkey"`
+			}
+			require.NoError(t, json.Unmarshal(e, &d))
+			pks = append(pks, "0x"+strings.ToLower(d.Pubkey))
+		}
 		all = append(all, entries...)
 	}
 	b, err := json.Marshal(all)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(out, b, 0o600))
-	return len(all)
+	return pks
 }
 
 // onlyFile returns the single file matching pattern.
