@@ -235,6 +235,11 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 	}
 	spec, err := fetchChainSpec(ctx, e.Log, pool, true)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while waiting for a node: a normal stop, nothing signed.
+			e.Log.Info("Validator client stopped before a beacon node answered", slog.Any("error", err))
+			return nil
+		}
 		return err
 	}
 	if err := checkNetwork(db.String(), dbRoot, dbKnowsRoot, spec.GenesisValidatorsRoot); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/pkg/beacon/beacontest"
 	"github.com/vigil-eth/vigil/pkg/duties"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/keystore/keystoretest"
@@ -480,4 +481,144 @@ func TestHeadGate(t *testing.T) {
 		opts := &api.EventsOpts{Topics: []string{"chain_reorg"}}
 		require.Same(t, opts, g.wrap(opts))
 	})
+}
+
+// TestValidatorRunRefusesAnotherNetwork checks that a slashing database that
+// belongs to one network refuses a beacon node of another, naming both.
+func TestValidatorRunRefusesAnotherNetwork(t *testing.T) {
+	dbRoot, nodeRoot := phase0.Root{0xaa}, phase0.Root{0xbb}
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "slashing.db")
+	db, err := slashprotect.Open(t.Context(), dbURL, slashprotect.WithGenesisValidatorsRoot(dbRoot))
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	node := beacontest.New(t, beacontest.WithGenesisRoot(nodeRoot))
+
+	d := validatorDeps{
+		openStore: func(*cli.Context, *env, string) (keystore.Store, error) { return &keystoretest.Store{}, nil },
+		stdin:     strings.NewReader(""),
+		isTTY:     func(any) bool { return false },
+	}
+	err, _ = runValidatorCmd(t, d, "validator", "run", "--beacon-node", node.URL(), "--slashing-db", dbURL,
+		"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e")
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "another network than the slashing database's")
+	require.Contains(t, err.Error(), fmt.Sprintf("%#x", dbRoot[:]))
+}
+
+// TestValidatorRunStopsCleanly starts the client against a fake beacon node
+// with keys from two stores (one key in both) and checks that cancelling
+// (SIGTERM in main) ends it with exit code 0 and releases the database.
+func TestValidatorRunStopsCleanly(t *testing.T) {
+	node := beacontest.New(t, beacontest.WithSpec(completeSpec))
+	keys := keystoretest.Keys(t, 3)
+	stores := map[string]keystore.Store{kindVault: storeWith(t, keys[0], keys[1]), kindDir: storeWith(t, keys[1], keys[2])}
+	d := validatorDeps{
+		openStore: func(_ *cli.Context, _ *env, kind string) (keystore.Store, error) { return stores[kind], nil },
+		stdin:     strings.NewReader(""),
+		isTTY:     func(any) bool { return false },
+	}
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "slashing.db")
+	var stderr syncBuffer
+	app := &cli.App{
+		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{validatorCommandWith(d)}, Writer: io.Discard, ErrWriter: &stderr,
+	}
+	withConfigFile(app)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunContext(ctx, []string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "data"),
+			"validator", "run", "--beacon-node", node.URL(), "--slashing-db", dbURL, "--key-store", "vault", "--key-store", "dir",
+			"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e", "--doppelganger-epochs", "0"})
+	}()
+	var early error
+	started := func() bool {
+		select {
+		case early = <-done:
+			return true
+		default:
+		}
+		return strings.Contains(stderr.String(), "Duties starting")
+	}
+	require.Eventually(t, started, 10*time.Second, 10*time.Millisecond, "vigil did not start:\n%s", stderr.String())
+	require.NoError(t, early, "vigil stopped early:\n%s", stderr.String())
+	require.Contains(t, stderr.String(), "validators=3", "a key in two stores is loaded once")
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("vigil did not stop after cancellation")
+	}
+	db, err := slashprotect.Open(t.Context(), dbURL, slashprotect.WithExclusiveAccess())
+	require.NoError(t, err, "the database must be released on exit")
+	root, ok, err := db.GenesisValidatorsRoot(t.Context())
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, beacontest.DefaultGenesisRoot, root, "the database records the node's network")
+	require.NoError(t, db.Close())
+}
+
+// completeSpec adds to the fake node's spec what a signer and the duties
+// need beyond it: fork versions, domain types (mainnet's values) and the
+// sync committee parameters.
+var completeSpec = map[string]string{
+	"ALTAIR_FORK_VERSION": "0x20000038", "BELLATRIX_FORK_VERSION": "0x30000038", "CAPELLA_FORK_VERSION": "0x40000038",
+	"DENEB_FORK_VERSION": "0x50000038", "ELECTRA_FORK_VERSION": "0x60000038", "FULU_FORK_VERSION": "0x70000038",
+	"DOMAIN_BEACON_PROPOSER": "0x00000000", "DOMAIN_BEACON_ATTESTER": "0x01000000", "DOMAIN_RANDAO": "0x02000000",
+	"DOMAIN_DEPOSIT": "0x03000000", "DOMAIN_VOLUNTARY_EXIT": "0x04000000", "DOMAIN_SELECTION_PROOF": "0x05000000",
+	"DOMAIN_AGGREGATE_AND_PROOF": "0x06000000", "DOMAIN_SYNC_COMMITTEE": "0x07000000",
+	"DOMAIN_SYNC_COMMITTEE_SELECTION_PROOF": "0x08000000", "DOMAIN_CONTRIBUTION_AND_PROOF": "0x09000000",
+	"EPOCHS_PER_SYNC_COMMITTEE_PERIOD": "8", "SYNC_COMMITTEE_SIZE": "32", "SYNC_COMMITTEE_SUBNET_COUNT": "4",
+	"TARGET_AGGREGATORS_PER_SYNC_SUBCOMMITTEE": "16",
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestValidatorRunWaitsForBeaconNode checks that vigil started before its
+// beacon node waits for it, and that a stop while waiting is a normal exit.
+func TestValidatorRunWaitsForBeaconNode(t *testing.T) {
+	node := beacontest.New(t)
+	node.SetDown(true)
+	d := validatorDeps{
+		openStore: func(*cli.Context, *env, string) (keystore.Store, error) { return &keystoretest.Store{}, nil },
+		stdin:     strings.NewReader(""),
+		isTTY:     func(any) bool { return false },
+	}
+	var stderr syncBuffer
+	app := &cli.App{
+		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{validatorCommandWith(d)}, Writer: io.Discard, ErrWriter: &stderr,
+	}
+	withConfigFile(app)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunContext(ctx, []string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "data"),
+			"validator", "run", "--beacon-node", node.URL(), "--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e"})
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Waiting for a beacon node") }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("vigil did not stop while waiting for its beacon node")
+	}
 }
