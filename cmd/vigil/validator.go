@@ -531,9 +531,10 @@ func (src keySources) list(ctx context.Context) (map[phase0.BLSPubKey]int, error
 	return owner, nil
 }
 
-// loadNew loads every listed key that have does not contain. Each store
-// loads with its own bounded parallelism (Vault requests in flight, scrypt
-// workers). On error no key is returned.
+// loadNew loads every listed key for which have is false (every key when
+// have is nil). Each store loads with its own bounded parallelism (Vault
+// requests in flight, keystore decryption workers). On error no key is
+// returned.
 func (src keySources) loadNew(ctx context.Context, log *slog.Logger, have func(phase0.BLSPubKey) bool) ([]*keystore.Key, error) {
 	owner, err := src.list(ctx)
 	if err != nil {

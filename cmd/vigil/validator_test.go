@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -621,4 +622,29 @@ func TestValidatorRunWaitsForBeaconNode(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("vigil did not stop while waiting for its beacon node")
 	}
+}
+
+// TestValidatorRunReadsConfigFile checks that run's flags, lists included,
+// come from the YAML config file.
+func TestValidatorRunReadsConfigFile(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "vigil.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("beacon-node:\n  - http://127.0.0.1:1\n  - http://127.0.0.1:2\n"+
+		"key-store: [vault, dir]\nfee-recipient: \"0x0000000000000000000000000000000000000000\"\n"), 0o600))
+	err, _ := runValidatorCmd(t, noStores(t), "--config", cfg, "validator", "run")
+	require.ErrorContains(t, err, "--fee-recipient is the zero address", "beacon-node must have come from the file")
+
+	var got *runConfig
+	app := &cli.App{Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {}, Commands: []*cli.Command{{
+		Name: "run", Flags: validatorCommandWith(noStores(t)).Subcommands[0].Flags,
+		Action: func(c *cli.Context) (err error) { got, err = parseRunConfig(c); return err },
+	}}}
+	withConfigFile(app)
+	require.NoError(t, os.WriteFile(cfg, []byte("beacon-node: [http://a:1, http://b:2]\nkey-store: [vault, dir]\n"+
+		"fee-recipient: \"0x5ca1ab1e00000000000000000000000000000e2e\"\ndoppelganger-epochs: 0\nkey-poll-interval: 30s\n"), 0o600))
+	require.NoError(t, app.Run([]string{"vigil", "--config", cfg, "run"}))
+	require.Equal(t, []string{"http://a:1", "http://b:2"}, got.beaconNodes)
+	require.Equal(t, []string{kindVault, kindDir}, got.stores)
+	require.Zero(t, got.doppelgangerEpochs)
+	require.Equal(t, 30*time.Second, got.keyPollInterval)
+	require.Equal(t, uint64(duties.DefaultGasLimit), got.gasLimit)
 }
