@@ -71,7 +71,7 @@ func validatorCommandWith(d validatorDeps) *cli.Command {
 	common := func(flags ...cli.Flag) []cli.Flag {
 		base := []cli.Flag{
 			stringSliceFlag(flagBeaconNode, "Beacon API `URL` (repeatable, in order of preference; reads fail over, submissions go to all)"),
-			stringSliceFlag(flagKeyStore, "key store to load validator keys from: vault or dir (repeatable; keys are merged, default dir)"),
+			stringSliceFlag(flagKeyStore, "`KIND` of key store to load validator keys from: vault or dir (repeatable; keys are merged, default dir)"),
 		}
 		return append(append(base, flags...), keyStoreFlags()...)
 	}
@@ -100,7 +100,9 @@ func validatorCommandWith(d validatorDeps) *cli.Command {
 				Flags: common(
 					stringFlag(flagPubkey, "validator public `KEY` (0x...)", ""),
 					stringFlag(flagEpoch, "earliest `EPOCH` at which the exit is valid (default: the current epoch)", ""),
-					boolFlag(flagYes, "do not ask for the typed confirmation (required without a terminal)"),
+					// Command line only, unlike every other flag: a --yes left in
+					// a config file or the environment would confirm every exit.
+					&cli.BoolFlag{Name: flagYes, Usage: "do not ask for the typed confirmation (required without a terminal)"},
 				),
 				Action: func(c *cli.Context) error { return d.exit(c) },
 			},

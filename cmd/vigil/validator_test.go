@@ -648,3 +648,18 @@ func TestValidatorRunReadsConfigFile(t *testing.T) {
 	require.Equal(t, 30*time.Second, got.keyPollInterval)
 	require.Equal(t, uint64(duties.DefaultGasLimit), got.gasLimit)
 }
+
+// TestExitYesIsCommandLineOnly checks that an irreversible exit cannot be
+// confirmed by a config file or the environment.
+func TestExitYesIsCommandLineOnly(t *testing.T) {
+	t.Setenv("VIGIL_YES", "true")
+	for _, f := range validatorCommandWith(noStores(t)).Subcommands[1].Flags {
+		if slices.Contains(f.Names(), flagYes) {
+			bf, ok := f.(*cli.BoolFlag)
+			require.True(t, ok, "--yes must be a plain flag, not one read from the config file")
+			require.Empty(t, bf.EnvVars)
+			return
+		}
+	}
+	t.Fatal("exit has no --yes flag")
+}
