@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test lint fmt run clean
+.PHONY: build test lint fmt run keys-demo clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/vigil ./cmd/vigil
@@ -20,6 +20,9 @@ fmt:
 
 run: build
 	scripts/run.sh
+
+keys-demo: build
+	scripts/keys-demo.sh
 
 clean:
 	rm -rf bin
