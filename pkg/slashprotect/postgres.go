@@ -459,16 +459,8 @@ func (t *pgTx) attestations(ctx context.Context, id int64) ([]SignedAttestation,
 		return nil, fmt.Errorf("read attestations: %w", err)
 	}
 	defer rows.Close()
-	var out []SignedAttestation
-	for rows.Next() {
-		var s, tg int64
-		var root []byte
-		if err := rows.Scan(&s, &tg, &root); err != nil {
-			return nil, fmt.Errorf("read attestations: %w", err)
-		}
-		out = append(out, SignedAttestation{SourceEpoch: phase0.Epoch(s), TargetEpoch: phase0.Epoch(tg), SigningRoot: rootFromBytes(root)})
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAttestationRows(rows, true, 0)
+	if err != nil {
 		return nil, fmt.Errorf("read attestations: %w", err)
 	}
 	return out, nil
@@ -480,16 +472,8 @@ func (t *pgTx) blocks(ctx context.Context, id int64) ([]SignedBlock, error) {
 		return nil, fmt.Errorf("read blocks: %w", err)
 	}
 	defer rows.Close()
-	var out []SignedBlock
-	for rows.Next() {
-		var slot int64
-		var root []byte
-		if err := rows.Scan(&slot, &root); err != nil {
-			return nil, fmt.Errorf("read blocks: %w", err)
-		}
-		out = append(out, SignedBlock{Slot: phase0.Slot(slot), SigningRoot: rootFromBytes(root)})
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanBlockRows(rows)
+	if err != nil {
 		return nil, fmt.Errorf("read blocks: %w", err)
 	}
 	return out, nil

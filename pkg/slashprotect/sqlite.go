@@ -287,27 +287,7 @@ func pubkeySet(pubkeys []phase0.BLSPubKey) map[phase0.BLSPubKey]bool {
 
 func scanAttestations(rows *sql.Rows, withTarget bool, target phase0.Epoch) ([]SignedAttestation, error) {
 	defer rows.Close()
-	var out []SignedAttestation
-	for rows.Next() {
-		var a SignedAttestation
-		var root []byte
-		var err error
-		if withTarget {
-			var s, tg int64
-			err = rows.Scan(&s, &tg, &root)
-			a.SourceEpoch, a.TargetEpoch = phase0.Epoch(s), phase0.Epoch(tg)
-		} else {
-			var s int64
-			err = rows.Scan(&s, &root)
-			a.SourceEpoch, a.TargetEpoch = phase0.Epoch(s), target
-		}
-		if err != nil {
-			return nil, err
-		}
-		a.SigningRoot = rootFromBytes(root)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return scanAttestationRows(rows, withTarget, target)
 }
 
 func (t *sqliteTx) attestationFacts(ctx context.Context, qs []attQuery) ([]attFacts, error) {
@@ -449,16 +429,8 @@ func (t *sqliteTx) blocks(ctx context.Context, id int64) ([]SignedBlock, error) 
 		return nil, fmt.Errorf("read blocks: %w", err)
 	}
 	defer rows.Close()
-	var out []SignedBlock
-	for rows.Next() {
-		var slot int64
-		var root []byte
-		if err := rows.Scan(&slot, &root); err != nil {
-			return nil, fmt.Errorf("read blocks: %w", err)
-		}
-		out = append(out, SignedBlock{Slot: phase0.Slot(slot), SigningRoot: rootFromBytes(root)})
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanBlockRows(rows)
+	if err != nil {
 		return nil, fmt.Errorf("read blocks: %w", err)
 	}
 	return out, nil

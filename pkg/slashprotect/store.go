@@ -112,3 +112,51 @@ func rootFromBytes(b []byte) *phase0.Root {
 	copy(r[:], b)
 	return &r
 }
+
+// rowScanner is what both backends' result sets (database/sql and pgx) offer,
+// so that one scanner decodes records for both.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanAttestationRows decodes (source, target, root) rows, or (source, root)
+// rows for the given target when withTarget is false. The caller closes rows.
+func scanAttestationRows(rows rowScanner, withTarget bool, target phase0.Epoch) ([]SignedAttestation, error) {
+	var out []SignedAttestation
+	for rows.Next() {
+		var a SignedAttestation
+		var root []byte
+		var err error
+		if withTarget {
+			var s, tg int64
+			err = rows.Scan(&s, &tg, &root)
+			a.SourceEpoch, a.TargetEpoch = phase0.Epoch(s), phase0.Epoch(tg)
+		} else {
+			var s int64
+			err = rows.Scan(&s, &root)
+			a.SourceEpoch, a.TargetEpoch = phase0.Epoch(s), target
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.SigningRoot = rootFromBytes(root)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// scanBlockRows decodes (slot, root) rows. The caller closes rows.
+func scanBlockRows(rows rowScanner) ([]SignedBlock, error) {
+	var out []SignedBlock
+	for rows.Next() {
+		var slot int64
+		var root []byte
+		if err := rows.Scan(&slot, &root); err != nil {
+			return nil, err
+		}
+		out = append(out, SignedBlock{Slot: phase0.Slot(slot), SigningRoot: rootFromBytes(root)})
+	}
+	return out, rows.Err()
+}
