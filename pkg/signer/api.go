@@ -65,8 +65,9 @@ const (
 // Observer is told about every signature made, refused or failed. The monitor
 // implements it (metrics); methods must be cheap and safe for concurrent use.
 type Observer interface {
-	// Signed counts n signatures of kind released to the caller.
-	Signed(kind Kind, n int)
+	// Signed counts n signatures of kind released to the caller, took after
+	// the request arrived (the slashing-protection commit included).
+	Signed(kind Kind, n int, took time.Duration)
 	// Refused counts one message of kind refused for reason.
 	Refused(kind Kind, reason Reason)
 	// Failed counts n messages of kind not signed because of an

@@ -1,6 +1,8 @@
 package signer
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 
@@ -22,6 +24,7 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 	if n == 0 {
 		return results, nil
 	}
+	start := time.Now()
 	now := s.now()
 	pubkeys := make([]phase0.BLSPubKey, n)
 	roots := make([]phase0.Root, n)
@@ -121,7 +124,7 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 		results[i].Signature = sigs[i]
 		signed++
 	}
-	s.obs.Signed(kind, signed)
+	s.obs.Signed(kind, signed, time.Since(start))
 	return results, nil
 }
 

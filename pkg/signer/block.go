@@ -1,6 +1,8 @@
 package signer
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"slices"
@@ -201,6 +203,7 @@ func inspectBlock(block any) (blockFacts, error) {
 // want is the version the caller's envelope claims, if any.
 func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, want *spec.DataVersion) (phase0.BLSSignature, error) {
 	const kind = KindBlock
+	start := time.Now()
 	var none phase0.BLSSignature
 	f, err := inspectBlock(block)
 	if err != nil {
@@ -250,5 +253,5 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 	if s.gapGuarded() {
 		s.noteLatest(pk, latestEpoch{epoch: epoch, known: true})
 	}
-	return s.signSingle(kind, pk, root)
+	return s.signSingle(kind, pk, root, start)
 }

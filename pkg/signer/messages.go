@@ -1,6 +1,8 @@
 package signer
 
 import (
+	"time"
+
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -168,6 +170,7 @@ func (s *Signer) signMessage(kind Kind, pk phase0.BLSPubKey, dt phase0.DomainTyp
 }
 
 func (s *Signer) signWithDomain(kind Kind, pk phase0.BLSPubKey, dom phase0.Domain, objectRoot []byte, htr func() ([32]byte, error)) (phase0.BLSSignature, error) {
+	start := time.Now()
 	var obj phase0.Root
 	if htr != nil {
 		r, err := htr()
@@ -182,7 +185,7 @@ func (s *Signer) signWithDomain(kind Kind, pk phase0.BLSPubKey, dom phase0.Domai
 	if err != nil {
 		return phase0.BLSSignature{}, err
 	}
-	return s.signSingle(kind, pk, root)
+	return s.signSingle(kind, pk, root, start)
 }
 
 // uint64Root is hash_tree_root of an SSZ uint64: little-endian, zero-padded.

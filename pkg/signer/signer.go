@@ -324,20 +324,21 @@ func signRoot(sk *bls.SecretKey, root phase0.Root) phase0.BLSSignature {
 	return sig
 }
 
-// signSingle signs one root with pubkey's key, counting the outcome.
-func (s *Signer) signSingle(kind Kind, pk phase0.BLSPubKey, root phase0.Root) (phase0.BLSSignature, error) {
+// signSingle signs one root with pubkey's key, counting the outcome; start is
+// when the request arrived.
+func (s *Signer) signSingle(kind Kind, pk phase0.BLSPubKey, root phase0.Root, start time.Time) (phase0.BLSSignature, error) {
 	out := make([]phase0.BLSSignature, 1)
 	errs := make([]error, 1)
 	s.signRoots(kind, []phase0.BLSPubKey{pk}, []phase0.Root{root}, nil, []int{0}, out, errs)
 	if errs[0] != nil {
 		return phase0.BLSSignature{}, errs[0]
 	}
-	s.obs.Signed(kind, 1)
+	s.obs.Signed(kind, 1, time.Since(start))
 	return out[0], nil
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Signed(Kind, int)     {}
-func (nopObserver) Refused(Kind, Reason) {}
-func (nopObserver) Failed(Kind, int)     {}
+func (nopObserver) Signed(Kind, int, time.Duration) {}
+func (nopObserver) Refused(Kind, Reason)            {}
+func (nopObserver) Failed(Kind, int)                {}

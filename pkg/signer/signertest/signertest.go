@@ -192,7 +192,11 @@ func NewObserver() *Observer {
 }
 
 // Signed implements signer.Observer.
-func (o *Observer) Signed(kind signer.Kind, n int) { o.mu.Lock(); o.signed[kind] += n; o.mu.Unlock() }
+func (o *Observer) Signed(kind signer.Kind, n int, _ time.Duration) {
+	o.mu.Lock()
+	o.signed[kind] += n
+	o.mu.Unlock()
+}
 
 // Refused implements signer.Observer.
 func (o *Observer) Refused(_ signer.Kind, r signer.Reason) {
