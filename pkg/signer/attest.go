@@ -1,10 +1,9 @@
 package signer
 
 import (
-	"time"
-
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/herumi/bls-eth-go-binary/bls"

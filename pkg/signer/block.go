@@ -1,11 +1,10 @@
 package signer
 
 import (
-	"time"
-
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/api"
 	apiv1bellatrix "github.com/attestantio/go-eth2-client/api/v1/bellatrix"

@@ -1,11 +1,10 @@
 package signer
 
 import (
-	"time"
-
 	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
 	"github.com/attestantio/go-eth2-client/spec"
