@@ -1,0 +1,204 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
+)
+
+// exampleConfig is the operator's starting point shipped in configs/.
+var exampleConfig = filepath.Join("..", "..", "configs", "vigil.example.yaml")
+
+// readExampleConfig returns the example's top-level keys and values.
+func readExampleConfig(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(exampleConfig)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, yaml.Unmarshal(b, &m), "%s is not valid YAML", exampleConfig)
+	return m
+}
+
+// runFlagNames are the flags `vigil --config FILE validator run` reads from the
+// file: the global ones (but --config itself) and validator run's own.
+func runFlagNames(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, f := range append(globalFlags(), validatorCommandWith(noStores(t)).Subcommands[0].Flags...) {
+		if n := f.Names()[0]; n != flagConfig {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// clearFlagEnv unsets every VIGIL_* variable of the flags (restored when the
+// test ends): the environment wins over the file and would hide what the file
+// says.
+func clearFlagEnv(t *testing.T, names []string) {
+	for _, n := range names {
+		for _, ev := range envVars(n) {
+			if v, ok := os.LookupEnv(ev); ok {
+				t.Setenv(ev, v)
+				require.NoError(t, os.Unsetenv(ev))
+			}
+		}
+	}
+}
+
+// TestConfigExampleCoversEveryRunFlag checks that the example names every
+// option of validator run and nothing else, so that it cannot drift from the
+// flags.
+func TestConfigExampleCoversEveryRunFlag(t *testing.T) {
+	cfg := readExampleConfig(t)
+	names := runFlagNames(t)
+	var missing, unknown []string
+	for _, n := range names {
+		if _, ok := cfg[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	for k := range cfg {
+		if !slices.Contains(names, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	require.Empty(t, missing, "flags of `vigil validator run` missing from %s", exampleConfig)
+	require.Empty(t, unknown, "keys in %s that are not flags of `vigil validator run`", exampleConfig)
+}
+
+// TestConfigExampleSafeDefaults checks the example's settings that protect
+// the keys and the host.
+func TestConfigExampleSafeDefaults(t *testing.T) {
+	cfg := readExampleConfig(t)
+	tests := []struct {
+		key  string
+		want any
+		why  string
+	}{
+		{flagDoppelgangerEpochs, 2, "doppelganger protection stays on"},
+		{flagAllowLongGap, false, "the long-gap check stays on"},
+		{"enable-pprof", false, "no profiler on the monitor listener"},
+		{"metrics-address", "127.0.0.1:9465", "metrics on loopback only"},
+		{"metrics-validator-limit", 64, "bounded metric cardinality"},
+		{flagFeeRecipient, "", "no fee recipient that could burn fees: vigil refuses to start until it is set"},
+		{flagVaultTokenFile, "", "no secret file assumed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			require.Equal(t, tt.want, cfg[tt.key], tt.why)
+		})
+	}
+	b, err := os.ReadFile(exampleConfig)
+	require.NoError(t, err)
+	require.NotContains(t, strings.ToLower(string(b)), "vault-token:", "a token value never belongs in a config file")
+}
+
+// TestConfigExampleLoads runs `vigil --config vigil.example.yaml validator
+// run` for real: the example alone must refuse to start because it names no
+// fee recipient, before opening any database, store or connection.
+func TestConfigExampleLoads(t *testing.T) {
+	clearFlagEnv(t, runFlagNames(t))
+	err, stderr := runValidatorCmd(t, noStores(t), "--config", exampleConfig, "validator", "run")
+	require.ErrorContains(t, err, "--fee-recipient is required", stderr)
+}
+
+// TestConfigExampleReachesRunConfig parses the example through the real flag
+// definitions and checks that every value in the file reaches the parsed
+// configuration (the fee recipient comes from the command line, as the example
+// leaves it unset). Nothing is opened or dialled.
+func TestConfigExampleReachesRunConfig(t *testing.T) {
+	names := runFlagNames(t)
+	clearFlagEnv(t, names)
+	cfg := readExampleConfig(t)
+	const feeRecipient = "0x5ca1ab1e00000000000000000000000000000e2e"
+
+	var (
+		rc      *runConfig
+		vc      vaultstore.Config
+		fromCtx = map[string]string{}
+	)
+	run := validatorCommandWith(noStores(t)).Subcommands[0]
+	app := &cli.App{
+		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{{
+			Name: run.Name, Flags: run.Flags,
+			Action: func(c *cli.Context) error {
+				for _, n := range names {
+					fromCtx[n] = flagString(c, n)
+				}
+				var err error
+				if rc, err = parseRunConfig(c); err != nil {
+					return err
+				}
+				// The example leaves vault-address to $VAULT_ADDR.
+				vc, err = vaultConfig(c)
+				return err
+			},
+		}},
+	}
+	withConfigFile(app)
+	t.Setenv("VAULT_ADDR", "https://127.0.0.1:8200")
+	require.NoError(t, app.Run([]string{"vigil", "--config", exampleConfig, run.Name, "--" + flagFeeRecipient, feeRecipient}))
+
+	t.Run("every key reaches the flags", func(t *testing.T) {
+		want, got := map[string]string{}, map[string]string{}
+		for k, v := range cfg {
+			want[k], got[k] = fmt.Sprint(v), fromCtx[k]
+			if list, ok := v.([]any); ok {
+				var s []string
+				for _, e := range list {
+					s = append(s, fmt.Sprint(e))
+				}
+				want[k] = strings.Join(s, ",")
+			}
+		}
+		want[flagFeeRecipient] = feeRecipient
+		require.Equal(t, want, got, "the values of %s as vigil parsed them", exampleConfig)
+	})
+	t.Run("run configuration", func(t *testing.T) {
+		require.Equal(t, []string{"http://127.0.0.1:5052"}, rc.beaconNodes)
+		require.Equal(t, []string{kindDir}, rc.stores)
+		require.Equal(t, feeRecipient, fmt.Sprintf("%#x", rc.feeRecipient[:]))
+		require.Empty(t, rc.graffiti)
+		require.False(t, rc.builder)
+		require.Equal(t, uint64(36_000_000), rc.gasLimit)
+		require.Equal(t, uint64(2), rc.doppelgangerEpochs)
+		require.False(t, rc.allowLongGap)
+		require.Equal(t, time.Minute, rc.keyPollInterval)
+	})
+	t.Run("vault configuration", func(t *testing.T) {
+		require.Equal(t, vaultstore.DefaultMount, vc.Mount)
+		require.Equal(t, vaultstore.DefaultPrefix, vc.Prefix)
+		require.Equal(t, vaultstore.DefaultAppRoleMount, vc.AppRoleMount)
+		require.Equal(t, vaultstore.DefaultParallelism, vc.Parallelism)
+		require.Empty(t, vc.TokenFile)
+		require.Empty(t, vc.AppRoleSecretIDFile)
+	})
+}
+
+// flagString renders a flag's parsed value the way the YAML example spells
+// it; lists are joined with commas.
+func flagString(c *cli.Context, name string) string {
+	switch v := c.Value(name).(type) {
+	case *cli.StringSlice:
+		return strings.Join(v.Value(), ",")
+	case cli.StringSlice:
+		return strings.Join(v.Value(), ",")
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(v)
+	}
+}
