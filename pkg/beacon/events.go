@@ -35,6 +35,10 @@ const (
 	dedupWindow = 256
 	// minStreamRetry is the first wait before reconnecting a stream.
 	minStreamRetry = 500 * time.Millisecond
+	// DefaultHeadHold bounds how long a head event first seen on another
+	// node is held for the read node while the chain's slot timing is not
+	// known yet (a sixth of a 12 s slot).
+	DefaultHeadHold = 2 * time.Second
 )
 
 // errPoolStopped is returned by Events once the pool's context has ended.
@@ -51,18 +55,18 @@ var errPoolStopped = errors.New("beacon node pool stopped")
 // the block. Handlers are called one at a time and should return quickly:
 // one that blocks holds up every later event.
 //
+// A head event first seen on a node other than the one that serves reads is
+// held until the read node reports that block (or a later slot) on its own
+// stream, so that what the handler then reads is about that block; see
+// holdDeadline for how long at most.
+//
 // go-eth2-client's own Events is not used: its SSE client keeps retrying for
 // up to 15 minutes after its context ends, and never reports a dead stream.
 func (p *Pool) Events(ctx context.Context, opts *api.EventsOpts) error {
 	if err := validateEventsOpts(opts); err != nil {
 		return err
 	}
-	sub := &subscription{
-		p:      p,
-		opts:   opts,
-		topics: append([]string(nil), opts.Topics...),
-		seen:   make(map[eventKey]struct{}, dedupWindow),
-	}
+	sub := newSubscription(p, opts)
 	sctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(p.ctx, cancel)
 
@@ -73,11 +77,17 @@ func (p *Pool) Events(ctx context.Context, opts *api.EventsOpts) error {
 		cancel()
 		return errPoolStopped
 	}
+	p.subsMu.Lock()
+	p.subs[sub] = struct{}{}
+	p.subsMu.Unlock()
 	p.wg.Add(len(p.nodes) + 1)
 	go func() {
 		defer p.wg.Done()
-		<-sctx.Done()
+		sub.releaseLoop(sctx)
 		stop()
+		p.subsMu.Lock()
+		delete(p.subs, sub)
+		p.subsMu.Unlock()
 	}()
 	for _, n := range p.nodes {
 		go sub.run(sctx, n)
@@ -120,10 +130,43 @@ type subscription struct {
 	opts   *api.EventsOpts
 	topics []string
 
-	// mu serialises handler calls and guards the de-duplication window.
+	// mu serialises handler calls and guards the fields below it.
 	mu    sync.Mutex
 	seen  map[eventKey]struct{}
 	order []eventKey
+	// heads is the last head each node reported on its own stream.
+	heads map[*node]headMark
+	// held are head events waiting for the read node, oldest first.
+	held []*heldHead
+
+	// kick wakes releaseLoop: a hold expired or a node's state changed.
+	kick chan struct{}
+}
+
+// headMark is the last head a node reported.
+type headMark struct {
+	slot phase0.Slot
+	root phase0.Root
+}
+
+// heldHead is a head event first seen on a node other than the read node.
+type heldHead struct {
+	key      eventKey
+	event    *apiv1.HeadEvent
+	from     *node
+	deadline time.Time
+	stop     func() bool
+}
+
+func newSubscription(p *Pool, opts *api.EventsOpts) *subscription {
+	return &subscription{
+		p:      p,
+		opts:   opts,
+		topics: append([]string(nil), opts.Topics...),
+		seen:   make(map[eventKey]struct{}, dedupWindow),
+		heads:  make(map[*node]headMark, len(p.nodes)),
+		kick:   make(chan struct{}, 1),
+	}
 }
 
 // eventKey identifies an event across nodes.
@@ -238,11 +281,9 @@ func (p *Pool) eventSource(n *node) bool {
 }
 
 // deliver decodes one event and hands it to the subscriber unless it comes
-// from a node not in use or was already delivered from another node.
+// from a node not in use or was already delivered from another node; head
+// events go through deliverHead.
 func (s *subscription) deliver(ctx context.Context, n *node, topic string, data []byte) {
-	if !s.p.eventSource(n) {
-		return
-	}
 	var (
 		key     eventKey
 		payload any
@@ -275,11 +316,153 @@ func (s *subscription) deliver(ctx context.Context, n *node, topic string, data 
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if head, ok := payload.(*apiv1.HeadEvent); ok {
+		// Every node's head is noted, used or not: after a failover the new
+		// read node's last head decides what is still held.
+		s.heads[n] = headMark{slot: head.Slot, root: head.Block}
+		if s.p.eventSource(n) {
+			s.deliverHead(ctx, n, key, head)
+		}
+		return
+	}
+	if !s.p.eventSource(n) {
+		return
+	}
 	if _, dup := s.seen[key]; dup {
 		return
 	}
 	s.remember(key)
 	s.dispatch(ctx, topic, payload)
+}
+
+// deliverHead passes a head event on at once when the node serving reads
+// has the block, and holds it otherwise. Reads go to the read node only: a
+// handler woken by a head that node has not imported yet would read
+// attestation data and sync committee roots for the previous block (seen on
+// the devnet with two nodes: a quarter of head votes correct). Call with
+// s.mu held.
+func (s *subscription) deliverHead(ctx context.Context, n *node, key eventKey, e *apiv1.HeadEvent) {
+	reader := s.p.readNode()
+	if n == reader {
+		// The read node's stream is ordered: what it held back for it is
+		// older or the same block, and goes first.
+		s.releaseLocked(ctx, reader, false)
+	}
+	if _, dup := s.seen[key]; dup {
+		return
+	}
+	for _, h := range s.held {
+		if h.key == key {
+			return // already waiting; the read node's copy releases it above
+		}
+	}
+	if n == reader || reader == nil || s.readerHas(reader, key) {
+		s.remember(key)
+		s.dispatch(ctx, TopicHead, e)
+		return
+	}
+	now := s.p.clock.Now()
+	deadline := s.holdDeadline(e.Slot, now)
+	if !deadline.After(now) {
+		s.remember(key)
+		s.dispatch(ctx, TopicHead, e)
+		return
+	}
+	h := &heldHead{key: key, event: e, from: n, deadline: deadline}
+	h.stop = s.p.clock.AfterFunc(deadline.Sub(now), s.poke)
+	s.held = append(s.held, h)
+	s.p.log.Debug("head event held until the beacon node serving reads has the block",
+		"node", n.name, "read_node", reader.name, "slot", uint64(e.Slot), "block", fmt.Sprintf("%#x", e.Block[:]))
+}
+
+// holdDeadline is the latest a head event for slot, first seen at now, is
+// held: the slot's attestation deadline, a third into the slot (phase0
+// validator guide, "Attesting"). Attesters and sync committee members act at
+// that mark whether or not a head event came, reading from the read node, so
+// holding longer cannot help them and releasing earlier, while the read node
+// still lacks the block, would only make them vote for its parent. An event
+// whose slot is past that mark is not held; one for a slot far ahead of the
+// clock is held at most a third of a slot. Before the slot timing is known
+// the hold is DefaultHeadHold.
+func (s *subscription) holdDeadline(slot phase0.Slot, now time.Time) time.Time {
+	slotDuration := time.Duration(s.p.slotDuration.Load())
+	g := s.p.ChainGenesis()
+	if slotDuration <= 0 || g == nil {
+		return now.Add(DefaultHeadHold)
+	}
+	mark := g.GenesisTime.Add(time.Duration(slot)*slotDuration + slotDuration/3)
+	if limit := now.Add(slotDuration / 3); mark.After(limit) {
+		return limit
+	}
+	return mark
+}
+
+// readerHas reports whether the read node has reported key's block, or a
+// head at its slot or later (after which waiting for it is pointless).
+func (s *subscription) readerHas(reader *node, key eventKey) bool {
+	m, ok := s.heads[reader]
+	return ok && (m.root == key.root || uint64(m.slot) >= key.slot)
+}
+
+// releaseLocked passes on, oldest first, every held event the read node now
+// has, that came from the read node itself (after a failover), or whose hold
+// expired (only when expired is set, so that events are never released ahead
+// of their time by a stream). Call with s.mu held.
+func (s *subscription) releaseLocked(ctx context.Context, reader *node, expired bool) {
+	if len(s.held) == 0 {
+		return
+	}
+	now := s.p.clock.Now()
+	kept := s.held[:0]
+	for _, h := range s.held {
+		timedOut := expired && !now.Before(h.deadline)
+		if reader != nil && h.from != reader && !s.readerHas(reader, h.key) && !timedOut {
+			kept = append(kept, h)
+			continue
+		}
+		h.stop()
+		if timedOut && reader != nil {
+			s.p.log.Debug("beacon node serving reads did not report the head block in time; passing the head event on",
+				"node", h.from.name, "read_node", reader.name, "slot", h.key.slot)
+		}
+		if _, dup := s.seen[h.key]; dup {
+			continue
+		}
+		s.remember(h.key)
+		s.dispatch(ctx, TopicHead, h.event)
+	}
+	clear(s.held[len(kept):])
+	s.held = kept
+}
+
+// poke wakes releaseLoop without blocking.
+func (s *subscription) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// releaseLoop re-evaluates held head events when a hold expires or a node's
+// state changes (the read node may have failed over to the node that sent
+// them), until ctx ends.
+func (s *subscription) releaseLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			for _, h := range s.held {
+				h.stop()
+			}
+			s.held = nil
+			s.mu.Unlock()
+			return
+		case <-s.kick:
+			s.mu.Lock()
+			s.releaseLocked(ctx, s.p.readNode(), true)
+			s.mu.Unlock()
+		}
+	}
 }
 
 func (s *subscription) remember(key eventKey) {

@@ -121,7 +121,7 @@ func TestMergeLiveness(t *testing.T) {
 
 // testNodes builds a pool of nodes in the given states, without servers.
 func testNodes(states ...NodeState) (*Pool, []*node) {
-	p := &Pool{log: slog.New(slog.DiscardHandler), observer: nopObserver{}}
+	p := &Pool{log: slog.New(slog.DiscardHandler), observer: nopObserver{}, clock: realClock{}}
 	for i, s := range states {
 		n := &node{index: i, name: fmt.Sprintf("http://node%d", i), redactor: newRedactor(&url.URL{})}
 		n.h.state = s
@@ -156,10 +156,10 @@ func TestEventDelivery(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, nodes := testNodes(tc.states...)
 			var got int
-			sub := &subscription{p: p, seen: map[eventKey]struct{}{}, opts: &api.EventsOpts{
+			sub := newSubscription(p, &api.EventsOpts{
 				Topics:      []string{TopicHead},
 				HeadHandler: func(context.Context, *apiv1.HeadEvent) { got++ },
-			}}
+			})
 			for _, i := range tc.from {
 				sub.deliver(context.Background(), nodes[i], TopicHead, headJSON(5, 1))
 			}
@@ -170,10 +170,10 @@ func TestEventDelivery(t *testing.T) {
 	t.Run("generic handler, bad data, eviction", func(t *testing.T) {
 		p, nodes := testNodes(StateHealthy)
 		var got []string
-		sub := &subscription{p: p, seen: map[eventKey]struct{}{}, opts: &api.EventsOpts{
+		sub := newSubscription(p, &api.EventsOpts{
 			Topics:  []string{TopicHead, TopicChainReorg},
 			Handler: func(e *apiv1.Event) { got = append(got, e.Topic) },
-		}}
+		})
 		ctx := context.Background()
 		sub.deliver(ctx, nodes[0], TopicHead, []byte(`{"slot":"nope"}`))
 		require.Empty(t, got, "undecodable events are dropped")

@@ -34,6 +34,7 @@ type parameters struct {
 	logger          *slog.Logger
 	observer        Observer
 	expectedRoot    *phase0.Root
+	clock           clock
 }
 
 // WithAddresses sets the beacon node URLs in order of preference; at least
@@ -82,6 +83,7 @@ func parseParameters(opts []Option) (*parameters, error) {
 		healthInterval:  DefaultHealthInterval,
 		maxSyncDistance: DefaultMaxSyncDistance,
 		observer:        nopObserver{},
+		clock:           realClock{},
 	}
 	for _, opt := range opts {
 		if opt != nil {

@@ -33,8 +33,11 @@ type Pool struct {
 	healthInterval  time.Duration
 	expectedRoot    *phase0.Root
 	explicitTimeout bool
+	clock           clock
 	// timeout is the per-request timeout in nanoseconds.
 	timeout atomic.Int64
+	// slotDuration is SECONDS_PER_SLOT in nanoseconds once a node told it.
+	slotDuration atomic.Int64
 
 	// mu guards genesis, the chain every node must match.
 	mu      sync.Mutex
@@ -43,8 +46,11 @@ type Pool struct {
 	// pollMu serialises health rounds; lastPoll is when the last one ended.
 	pollMu   sync.Mutex
 	lastPoll time.Time
-	// timeoutSettled is set once the slot-based default has been decided.
-	timeoutSettled bool
+
+	// subsMu guards subs, the event subscriptions told when a node's state
+	// changes (the node serving reads may have changed with it).
+	subsMu sync.Mutex
+	subs   map[*subscription]struct{}
 
 	// wg counts the pool's goroutines, so connections are closed after them;
 	// goMu and stopped keep wg.Add from racing the final wg.Wait.
@@ -71,6 +77,8 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 		healthInterval:  params.healthInterval,
 		expectedRoot:    params.expectedRoot,
 		explicitTimeout: params.timeout > 0,
+		clock:           params.clock,
+		subs:            make(map[*subscription]struct{}),
 	}
 	timeout := params.timeout
 	if timeout == 0 {
@@ -362,6 +370,11 @@ func (p *Pool) stateChanged(old NodeState, st NodeStatus) {
 		p.log.Warn("beacon node answers but its chain could not be checked", append(attrs, "error", st.LastError)...)
 	}
 	p.observer.NodeChanged(st)
+	p.subsMu.Lock()
+	for sub := range p.subs {
+		sub.poke()
+	}
+	p.subsMu.Unlock()
 }
 
 // checkChain compares a node's genesis with the pool's chain, adopting it as
@@ -408,14 +421,16 @@ func (p *Pool) ChainGenesis() *apiv1.Genesis {
 	return &g
 }
 
-// adjustTimeout shortens the default timeout to a third of a slot once the
-// slot duration is known, so a stalled node still leaves time to fail over.
+// adjustTimeout learns the slot duration from the first node that tells it
+// and shortens the default timeout to a third of a slot, so a stalled node
+// still leaves time to fail over. Degraded nodes count: the spec they serve
+// is the same.
 func (p *Pool) adjustTimeout(ctx context.Context) {
-	if p.explicitTimeout || p.timeoutSettled {
+	if p.slotDuration.Load() > 0 {
 		return
 	}
 	for _, n := range p.nodes {
-		if n.state() != StateHealthy {
+		if s := n.state(); s != StateHealthy && !s.degraded() {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, p.Timeout())
@@ -424,13 +439,21 @@ func (p *Pool) adjustTimeout(ctx context.Context) {
 		if err != nil || slot <= 0 {
 			continue
 		}
-		p.timeoutSettled = true
-		if third := slot / 3; third < DefaultTimeout {
+		p.slotDuration.Store(int64(slot))
+		if third := slot / 3; !p.explicitTimeout && third < DefaultTimeout {
 			p.timeout.Store(int64(third))
 			p.log.Info("beacon node request timeout set to a third of a slot", "timeout", third.String())
 		}
 		return
 	}
+}
+
+// readNode is the node reads go to first, or nil when none is usable.
+func (p *Pool) readNode() *node {
+	if c := p.candidates(); len(c) > 0 {
+		return c[0]
+	}
+	return nil
 }
 
 // record updates a node's statistics after one request and reports it.

@@ -100,6 +100,7 @@ func (s *Service) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1.
 					slog.Uint64("committee_index", uint64(ci)), slog.Any("error", err))
 				return
 			}
+			s.checkHeadVote(slot, data)
 			mu.Lock()
 			committees[ci] = data
 			mu.Unlock()
@@ -203,6 +204,20 @@ func (s *Service) attestationData(ctx context.Context, slot phase0.Slot, ci phas
 		return nil, fmt.Errorf("attestation data source epoch %d is after target epoch %d", d.Source.Epoch, d.Target.Epoch)
 	}
 	return d, nil
+}
+
+// checkHeadVote warns when attestation data for a slot whose head event has
+// arrived votes for another block: the node that served the data had not
+// imported the head (or has since reorged away from it), so the head vote
+// will likely be wrong. The data is still signed; it is the node's view.
+func (s *Service) checkHeadVote(slot phase0.Slot, data *phase0.AttestationData) {
+	root, ok := s.heads.head(slot)
+	if !ok || root == data.BeaconBlockRoot {
+		return
+	}
+	s.log.Warn("Attestation data votes for a block other than the slot's head event; the beacon node serving reads may lag",
+		slog.Uint64("slot", uint64(slot)), slog.Uint64("committee_index", uint64(data.Index)),
+		slog.String("head_event_block", rootHex(root)), slog.String("data_block", rootHex(data.BeaconBlockRoot)))
 }
 
 // versionedAttestation builds the attestation for one validator: from Electra

@@ -16,6 +16,7 @@ type headTracker struct {
 	mu      sync.Mutex
 	seen    bool
 	slot    phase0.Slot
+	root    phase0.Root
 	waiters map[phase0.Slot]chan struct{}
 }
 
@@ -36,11 +37,18 @@ func (h *headTracker) wait(slot phase0.Slot) <-chan struct{} {
 	return ch
 }
 
-func (h *headTracker) update(slot phase0.Slot) {
+// head returns the block of the latest head event, if it is for slot.
+func (h *headTracker) head(slot phase0.Slot) (phase0.Root, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.seen || slot > h.slot {
-		h.seen, h.slot = true, slot
+	return h.root, h.seen && h.slot == slot
+}
+
+func (h *headTracker) update(slot phase0.Slot, root phase0.Root) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.seen || slot >= h.slot {
+		h.seen, h.slot, h.root = true, slot, root
 	}
 	for s, ch := range h.waiters {
 		if s <= slot {
@@ -73,7 +81,7 @@ func (s *Service) onHead(_ context.Context, ev *apiv1.HeadEvent) {
 	if ev == nil {
 		return
 	}
-	s.heads.update(ev.Slot)
+	s.heads.update(ev.Slot, ev.Block)
 	epoch := s.clock.EpochOf(ev.Slot)
 	changed := false
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,13 +72,13 @@ func TestDependentRootChanges(t *testing.T) {
 func TestHeadTracker(t *testing.T) {
 	h := newHeadTracker()
 	early := h.wait(5)
-	h.update(4)
+	h.update(4, phase0.Root{4})
 	select {
 	case <-early:
 		t.Fatal("head of slot 4 released the attesters of slot 5")
 	default:
 	}
-	h.update(5)
+	h.update(5, phase0.Root{5})
 	<-early
 	<-h.wait(3)
 }
@@ -105,6 +106,30 @@ func TestIsAggregator(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, isAggregator(tc.committeeLength, 16, tc.proof))
+		})
+	}
+}
+
+func TestCheckHeadVote(t *testing.T) {
+	head := phase0.Root{0xa}
+	tests := []struct {
+		name     string
+		headSlot phase0.Slot
+		dataRoot phase0.Root
+		wantWarn bool
+	}{
+		{name: "data votes for the head event's block", headSlot: 100, dataRoot: head},
+		{name: "data votes for another block", headSlot: 100, dataRoot: phase0.Root{0xb}, wantWarn: true},
+		{name: "no head event for the slot yet", headSlot: 99, dataRoot: phase0.Root{0xb}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestService(t)
+			var logs strings.Builder
+			s.log = slog.New(slog.NewTextHandler(&logs, nil))
+			s.onHead(context.Background(), &apiv1.HeadEvent{Slot: tc.headSlot, Block: head})
+			s.checkHeadVote(100, &phase0.AttestationData{Slot: 100, BeaconBlockRoot: tc.dataRoot})
+			require.Equal(t, tc.wantWarn, strings.Contains(logs.String(), "votes for a block other than"), logs.String())
 		})
 	}
 }
