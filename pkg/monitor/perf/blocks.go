@@ -6,10 +6,10 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/OffchainLabs/go-bitfield"
 	"github.com/attestantio/go-eth2-client/api"
 	"github.com/attestantio/go-eth2-client/spec"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
-	"github.com/OffchainLabs/go-bitfield"
 )
 
 // block is what the monitor keeps of a canonical block.
