@@ -91,6 +91,9 @@ func validatorCommandWith(d validatorDeps) *cli.Command {
 					uint64Flag(flagDoppelgangerEpochs, "watch each key for `N` epochs before it may sign (0 disables: only for a brand-new chain)", duties.DefaultDoppelgangerEpochs),
 					boolFlag(flagAllowLongGap, "sign even when a validator's last signed message is more than a day old (confirm it really was offline)"),
 					stringFlag(flagKeyPollInterval, "how often to look for keys added to or removed from the key stores (`DURATION`, 0 = only on SIGHUP)", "1m"),
+					stringFlag(flagMetricsAddress, "`HOST:PORT` serving /metrics, /healthz, /readyz and /api/v1/validators (empty disables them)", defaultMetricsAddress),
+					intFlag(flagMetricsValidatorLimit, "export per-validator metric series only while at most `N` keys are loaded (aggregates always)", defaultValidatorLimit),
+					boolFlag(flagEnablePprof, "also serve Go profiling at /debug/pprof/ on the metrics listener"),
 				),
 				Action: func(c *cli.Context) error { return d.run(c) },
 			},
@@ -121,6 +124,7 @@ type runConfig struct {
 	doppelgangerEpochs uint64
 	allowLongGap       bool
 	keyPollInterval    time.Duration
+	monitor            monitorConfig
 }
 
 func parseRunConfig(c *cli.Context) (*runConfig, error) {
@@ -158,6 +162,9 @@ func parseRunConfig(c *cli.Context) (*runConfig, error) {
 	}
 	if rc.keyPollInterval, err = time.ParseDuration(c.String(flagKeyPollInterval)); err != nil || rc.keyPollInterval < 0 {
 		return nil, fmt.Errorf("--%s %q: want a duration such as 1m, or 0 to poll only on SIGHUP", flagKeyPollInterval, c.String(flagKeyPollInterval))
+	}
+	if rc.monitor, err = parseMonitorConfig(c); err != nil {
+		return nil, err
 	}
 	return rc, nil
 }
@@ -209,6 +216,19 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
 	defer endLife()
 
+	// 0. The monitor's listener first: a port in use stops vigil before it
+	// signs anything, and /readyz can say what a slow start waits for.
+	origins := newKeyOrigins()
+	mon, err := newRunMonitor(rc.monitor, e.Log, origins)
+	if err != nil {
+		return err
+	}
+	var monWG sync.WaitGroup
+	defer monWG.Wait()
+	monCtx, stopMon := context.WithCancel(life)
+	defer stopMon()
+	monWG.Go(func() { mon.serve(monCtx) })
+
 	// 1. The slashing database first: a SQLite file stays locked for the
 	// whole run, so a second instance on the same file cannot start.
 	dbURL := slashingDBURL(c, e)
@@ -225,16 +245,18 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("read the slashing database's network: %w", err)
 	}
+	mon.setDB(db)
 
 	// 2. The beacon nodes, then the chain they serve.
 	var rootOpt *phase0.Root
 	if dbKnowsRoot {
 		rootOpt = &dbRoot
 	}
-	pool, err := connectBeacon(life, e, rc.beaconNodes, rootOpt)
+	pool, err := connectBeacon(life, e, rc.beaconNodes, rootOpt, beacon.WithObserver(mon.metrics.Beacon()))
 	if err != nil {
 		return err
 	}
+	mon.setPool(pool)
 	spec, err := fetchChainSpec(ctx, e.Log, pool, true)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -256,13 +278,20 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	src.track(origins)
+	if v := src.tokenTTL(); v != nil {
+		mon.setVault(v)
+	}
 	keys, err := src.loadNew(ctx, e.Log, nil)
 	if err != nil {
 		return err
 	}
 
 	// 4. The signer, the single door for every signature.
-	sopts := []signer.Option{signer.WithSlashingDB(db), signer.WithChainSpec(spec), signer.WithLogger(e.Log)}
+	sopts := []signer.Option{
+		signer.WithSlashingDB(mon.metrics.InstrumentSlashingDB(db)), signer.WithChainSpec(spec),
+		signer.WithLogger(e.Log), signer.WithObserver(mon.metrics.Signer()),
+	}
 	if rc.allowLongGap {
 		sopts = append(sopts, signer.WithLongGapOverride())
 	}
@@ -272,6 +301,7 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 		return fmt.Errorf("start the signer: %w", err)
 	}
 	defer sgn.Close()
+	mon.setKeys(sgn)
 	pubkeys := sgn.Pubkeys()
 	if len(pubkeys) == 0 {
 		e.Log.Warn("No validator keys loaded; waiting for keys to be added to the key stores", slog.Any("key_stores", rc.stores))
@@ -285,7 +315,7 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 		duties.WithGasLimit(rc.gasLimit),
 		duties.WithDoppelgangerEpochs(rc.doppelgangerEpochs),
 		duties.WithLogger(e.Log),
-		duties.WithObserver(dutyLog{log: e.Log}),
+		duties.WithObserver(dutyObservers{dutyLog{log: e.Log}, mon.metrics.Duties()}),
 		duties.WithPubkeys(pubkeys...),
 	}
 	if rc.graffiti != "" {
@@ -298,6 +328,7 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start the duties: %w", err)
 	}
+	mon.setDuties(svc)
 	if rc.doppelgangerEpochs == 0 {
 		e.Log.Warn("Doppelganger protection is off: safe only on a brand-new chain or with keys known to be offline everywhere else")
 	}
@@ -310,6 +341,9 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 	wg.Wait()
 	if runErr == nil {
 		e.Log.Info("Validator client stopped")
+	}
+	if errors.Is(runErr, duties.ErrDoppelganger) {
+		mon.metrics.DoppelgangerDetected()
 	}
 	return runExit(runErr)
 }
@@ -329,8 +363,8 @@ func runExit(err error) error {
 
 // connectBeacon builds the beacon node pool; root, when known, makes it
 // refuse nodes of another network.
-func connectBeacon(ctx context.Context, e *env, nodes []string, root *phase0.Root) (*beacon.Pool, error) {
-	opts := []beacon.Option{beacon.WithAddresses(nodes), beacon.WithLogger(e.Log)}
+func connectBeacon(ctx context.Context, e *env, nodes []string, root *phase0.Root, extra ...beacon.Option) (*beacon.Pool, error) {
+	opts := append([]beacon.Option{beacon.WithAddresses(nodes), beacon.WithLogger(e.Log)}, extra...)
 	if root != nil {
 		opts = append(opts, beacon.WithGenesisValidatorsRoot(*root))
 	}
@@ -483,8 +517,27 @@ type pubkeyLister interface {
 
 // keySource is one opened key store.
 type keySource struct {
-	kind  string
-	store keystore.Store
+	kind    string
+	store   keystore.Store
+	origins *keyOrigins
+}
+
+// track records, in origins, the store each key is loaded from.
+func (src keySources) track(origins *keyOrigins) {
+	for i := range src {
+		src[i].origins = origins
+	}
+}
+
+// tokenTTL returns the first store with an expiring credential, for the
+// monitor, or nil.
+func (src keySources) tokenTTL() tokenTTLer {
+	for _, s := range src {
+		if t, ok := s.store.(tokenTTLer); ok {
+			return t
+		}
+	}
+	return nil
 }
 
 // keySources are the key stores of a run in the order given; a key found in
@@ -561,6 +614,9 @@ func (src keySources) loadNew(ctx context.Context, log *slog.Logger, have func(p
 			return nil, fmt.Errorf("load %d keys from the %s store: %w", len(pks), src[i].kind, err)
 		}
 		keys = append(keys, loaded...)
+		for _, k := range loaded {
+			src[i].origins.set(k.Pubkey, src[i].kind)
+		}
 		log.Info("Loaded validator keys", slog.String("key_store", src[i].kind), slog.Int("keys", len(loaded)),
 			slog.Duration("took", time.Since(start).Round(time.Millisecond)))
 	}

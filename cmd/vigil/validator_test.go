@@ -263,20 +263,20 @@ func TestSyncKeys(t *testing.T) {
 		{
 			name:   "keys added to a store are picked up",
 			held:   keys[:1],
-			stores: func() keySources { return keySources{{kindDir, storeWith(t, keys[:3]...)}} },
+			stores: func() keySources { return keySources{{kind: kindDir, store: storeWith(t, keys[:3]...)}} },
 			want:   keys[:3],
 		},
 		{
 			name:   "keys deleted from every store stop signing",
 			held:   keys[:3],
-			stores: func() keySources { return keySources{{kindDir, storeWith(t, keys[1])}} },
+			stores: func() keySources { return keySources{{kind: kindDir, store: storeWith(t, keys[1])}} },
 			want:   keys[1:2],
 		},
 		{
 			name: "a key moved between stores keeps signing",
 			held: keys[:2],
 			stores: func() keySources {
-				return keySources{{kindVault, storeWith(t, keys[0])}, {kindDir, storeWith(t, keys[1], keys[3])}}
+				return keySources{{kind: kindVault, store: storeWith(t, keys[0])}, {kind: kindDir, store: storeWith(t, keys[1], keys[3])}}
 			},
 			want: []*keystore.Key{keys[0], keys[1], keys[3]},
 		},
@@ -284,7 +284,7 @@ func TestSyncKeys(t *testing.T) {
 			name: "an unreachable store removes nothing",
 			held: keys[:2],
 			stores: func() keySources {
-				return keySources{{kindVault, failingStore{storeWith(t)}}, {kindDir, storeWith(t, keys[3])}}
+				return keySources{{kind: kindVault, store: failingStore{storeWith(t)}}, {kind: kindDir, store: storeWith(t, keys[3])}}
 			},
 			want:    keys[:2],
 			wantErr: true,
