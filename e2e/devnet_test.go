@@ -113,11 +113,13 @@ func TestDevnet(t *testing.T) {
 	// Node 1 outlives node 0, so Prysm's client attaches there.
 	prysm := testharness.StartPrysmValidator(t, d, testharness.PrysmValidatorConfig{BeaconNode: 1, Count: prysmValidators})
 
+	metricsAddr := freeLoopbackAddr(t)
 	runArgs := []string{"validator", "run",
 		"--beacon-node", d.BeaconURLs[0], "--beacon-node", d.BeaconURLs[1],
 		"--key-store", "vault", "--key-store", "dir", "--keys-dir", keysDir,
 		"--fee-recipient", feeRecipient, "--graffiti", graffiti,
 		"--doppelganger-epochs", "0", "--key-poll-interval", "0",
+		"--metrics-address", metricsAddr,
 	}
 	logs := []string{filepath.Join(work, "vigil-1.log"), filepath.Join(work, "vigil-2.log")}
 	vc := vigil.start(t, logs[0], runArgs...)
@@ -132,9 +134,18 @@ func TestDevnet(t *testing.T) {
 	rss, err := vc.rssBytes()
 	require.NoError(t, err)
 	require.Equal(t, 0, vc.stop(t, 2*slotDuration+5*time.Second), "SIGTERM must exit 0\n%s", tail(logs[0], 20))
+	// Two directory keys are missing when the new process starts and come
+	// back with a SIGHUP: they must be picked up without a restart.
+	held := vigilKeys[numValidators-4 : numValidators-2]
+	heldDir := filepath.Join(work, "held-keys")
+	holdBackKeys(t, keysDir, heldDir, held)
 	vc = vigil.start(t, logs[1], runArgs...)
 	waitForLog(ctx, t, vc, "duties starting after restart", func(l logLine) bool { return l.Msg == "Duties starting" })
 	t.Logf("vigil restarted in slot %d (restart began at slot %d)", currentSlot(d), restartEpoch*slotsPerEpoch+restartSlotInEpoch)
+	restoreKeys(t, keysDir, heldDir, held)
+	vc.sighup(t)
+	waitForLog(ctx, t, vc, "keys picked up after SIGHUP", func(l logLine) bool { return l.Msg == "New validator keys picked up" })
+	t.Logf("SIGHUP: %d keys picked up in slot %d", len(held), currentSlot(d))
 
 	// Fail over: the first beacon node goes away; vigil must keep going on
 	// the second.
@@ -155,6 +166,10 @@ func TestDevnet(t *testing.T) {
 	// Run until the node serves rewards for the last checked epoch.
 	sleepUntil(ctx, t, d, slotStart(d, lastCheckedEpoch+2, 1))
 	require.True(t, vc.running(), "vigil exited early: %v\n%s", vc.err, tail(logs[1], 30))
+	checkMonitor(ctx, t, monitorCheck{
+		addr: metricsAddr, vigil: vigil, node: node1, stoppedNode: d.BeaconURLs[0], liveNode: d.BeaconURLs[1],
+		indices: indices, pubkeyOf: pubkeyOf,
+	})
 	rss2, err := vc.rssBytes()
 	require.NoError(t, err)
 	prysmRSS, err := prysm.RSSBytes()
@@ -210,6 +225,13 @@ func TestDevnet(t *testing.T) {
 		}
 	}
 	participation := 100 * float64(credited) / float64(credited+missed)
+	// The keys picked up by SIGHUP attest from the epoch after on.
+	for epoch := uint64(restartEpoch + 1); epoch <= lastCheckedEpoch; epoch++ {
+		for _, pk := range held {
+			i := all[pk]
+			require.True(t, creditedBy[epoch][i].Target, "validator %d, reloaded by SIGHUP, not credited in epoch %d", i, epoch)
+		}
+	}
 
 	// Blocks, sync aggregates and the slashing database.
 	doc := exportSlashing(t, vigil, work)
