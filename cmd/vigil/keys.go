@@ -109,7 +109,9 @@ func keysCommandWith(d keysDeps) *cli.Command {
 				Usage: "delete a key from the key store",
 				Flags: withStore("key store: vault or dir",
 					stringFlag("pubkey", "validator public `KEY`", ""),
-					boolFlag("yes", "do not ask for confirmation"),
+					// Command line only: a yes left in a config file or the
+					// environment would confirm every deletion.
+					&cli.BoolFlag{Name: flagYes, Usage: "do not ask for confirmation"},
 				),
 				Action: func(c *cli.Context) error { return d.delete(c) },
 			},
@@ -556,7 +558,7 @@ func (d keysDeps) delete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.Bool("yes") {
+	if !c.Bool(flagYes) {
 		if !d.isTTY(d.stdin) {
 			return errors.New("refusing to delete without confirmation: stdin is not a terminal; pass --yes to delete non-interactively")
 		}

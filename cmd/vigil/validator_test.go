@@ -649,17 +649,39 @@ func TestValidatorRunReadsConfigFile(t *testing.T) {
 	require.Equal(t, uint64(duties.DefaultGasLimit), got.gasLimit)
 }
 
-// TestExitYesIsCommandLineOnly checks that an irreversible exit cannot be
-// confirmed by a config file or the environment.
-func TestExitYesIsCommandLineOnly(t *testing.T) {
+// TestYesIsCommandLineOnly checks that an irreversible exit or key deletion
+// cannot be confirmed by a config file or the environment.
+func TestYesIsCommandLineOnly(t *testing.T) {
 	t.Setenv("VIGIL_YES", "true")
-	for _, f := range validatorCommandWith(noStores(t)).Subcommands[1].Flags {
-		if slices.Contains(f.Names(), flagYes) {
-			bf, ok := f.(*cli.BoolFlag)
-			require.True(t, ok, "--yes must be a plain flag, not one read from the config file")
-			require.Empty(t, bf.EnvVars)
-			return
+	tests := []struct {
+		name  string
+		flags []cli.Flag
+	}{
+		{name: "validator exit", flags: validatorCommandWith(noStores(t)).Subcommands[1].Flags},
+		{name: "keys delete", flags: findCommand(t, keysCommand(), "delete").Flags},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, f := range tc.flags {
+				if slices.Contains(f.Names(), flagYes) {
+					bf, ok := f.(*cli.BoolFlag)
+					require.True(t, ok, "--yes must be a plain flag, not one read from the config file")
+					require.Empty(t, bf.EnvVars)
+					return
+				}
+			}
+			t.Fatalf("%s has no --yes flag", tc.name)
+		})
+	}
+}
+
+func findCommand(t *testing.T, parent *cli.Command, name string) *cli.Command {
+	t.Helper()
+	for _, c := range parent.Subcommands {
+		if c.Name == name {
+			return c
 		}
 	}
-	t.Fatal("exit has no --yes flag")
+	t.Fatalf("%s has no subcommand %s", parent.Name, name)
+	return nil
 }
