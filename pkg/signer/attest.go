@@ -2,20 +2,21 @@ package signer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
-	"github.com/herumi/bls-eth-go-binary/bls"
 
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 // SignAttestations signs a slot's attestations: all are checked and recorded
-// through one slashing-protection call (one durable commit), then the allowed
-// ones are signed in parallel. Results align with duties; a refusal affects
-// only its own result. A non-nil error means the database could not decide
-// and nothing was signed.
+// through one slashing-protection call (one durable commit) while they are
+// signed in parallel, and only the signatures whose record was committed as
+// allowed are returned. Results align with duties; a refusal affects only its
+// own result. A non-nil error means the database could not decide and no
+// signature is returned.
 func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty) ([]AttestationResult, error) {
 	const kind = KindAttestation
 	n := len(duties)
@@ -74,18 +75,23 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 		return results, nil
 	}
 
-	// While the database commits, hash the signing roots to G2: public work
-	// with no secret involved (see bls.go). Rule 1: the records are durably
-	// committed when CheckAndRecordAttestations returns; an error means
-	// nothing may be signed.
-	hashes := make([]*bls.Sign, n)
-	hashed := make(chan struct{})
+	// While the database commits, sign every request on all cores: the
+	// signatures stay in this function and only those whose verdict is
+	// Allowed, after the commit, are released (rule 1: no signature leaves
+	// before the record that allows it is durable). On a database error or a
+	// refusal the signature is dropped. A slashable signature held in memory
+	// for a moment gives nothing to anyone who could read it: the secret key
+	// sits in the same memory.
+	pending := make([]phase0.BLSSignature, n)
+	signErrs := make([]error, n)
+	signed := make(chan struct{})
 	go func() {
-		defer close(hashed)
-		s.parallel(reqIdx, func(i int) { hashes[i], _ = hashToG2(roots[i]) })
+		defer close(signed)
+		s.signRoots(pubkeys, roots, reqIdx, pending, signErrs)
 	}()
 	verdicts, err := s.db.CheckAndRecordAttestations(ctx, reqs)
-	<-hashed
+	<-signed
+	defer clear(pending)
 	if err != nil {
 		s.obs.Failed(kind, len(reqs))
 		s.log.Error("slashing database failed; attestations not signed", "count", len(reqs), "err", err)
@@ -96,34 +102,29 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 		return nil, fmt.Errorf("slashing database returned %d verdicts for %d attestations", len(verdicts), len(reqs))
 	}
 
-	allowed := make([]int, 0, len(reqs))
+	released := 0
 	for j, v := range verdicts {
 		i := reqIdx[j]
+		d := duties[i]
 		if !v.Allowed {
-			d := duties[i]
 			results[i].Err = s.refuseVerdict(kind, d.Pubkey, v, "slot", d.Data.Slot,
 				"source_epoch", d.Data.Source.Epoch, "target_epoch", d.Data.Target.Epoch)
 			continue
 		}
 		if s.gapGuarded() {
-			s.noteLatest(duties[i].Pubkey, latestEpoch{epoch: duties[i].Data.Target.Epoch, known: true})
+			s.noteLatest(d.Pubkey, latestEpoch{epoch: d.Data.Target.Epoch, known: true})
 		}
-		allowed = append(allowed, i)
-	}
-
-	sigs := make([]phase0.BLSSignature, n)
-	errs := make([]error, n)
-	s.signRoots(kind, pubkeys, roots, hashes, allowed, sigs, errs)
-	signed := 0
-	for _, i := range allowed {
-		if errs[i] != nil {
-			results[i].Err = errs[i]
-			continue
+		switch {
+		case errors.Is(signErrs[i], ErrUnknownKey):
+			results[i].Err = s.refuse(kind, d.Pubkey, ReasonUnknownKey, ErrUnknownKey)
+		case signErrs[i] != nil:
+			results[i].Err = signErrs[i]
+		default:
+			results[i].Signature = pending[i]
+			released++
 		}
-		results[i].Signature = sigs[i]
-		signed++
 	}
-	s.obs.Signed(kind, signed, time.Since(start))
+	s.obs.Signed(kind, released, time.Since(start))
 	return results, nil
 }
 

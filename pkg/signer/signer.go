@@ -266,10 +266,11 @@ func (s *Signer) holds(pk phase0.BLSPubKey) (bool, error) {
 
 // signRoots signs roots[i] with the key of pubkeys[i] for every i in idx, in
 // parallel over the signer's workers, and stores the signature in out[i] or
-// the error in errs[i]. hashes, when given, holds H(roots[i]) computed in
-// advance. The key lock is held for reading so no key is zeroed
-// mid-signature.
-func (s *Signer) signRoots(kind Kind, pubkeys []phase0.BLSPubKey, roots []phase0.Root, hashes []*bls.Sign, idx []int, out []phase0.BLSSignature, errs []error) {
+// the error in errs[i]: ErrUnknownKey for a key removed since it was checked
+// (the record stays, the signature is simply not made), ErrClosed. It counts
+// nothing; callers decide what is released. The key lock is held for reading
+// so no key is zeroed mid-signature.
+func (s *Signer) signRoots(pubkeys []phase0.BLSPubKey, roots []phase0.Root, idx []int, out []phase0.BLSSignature, errs []error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	s.parallel(idx, func(i int) {
@@ -279,13 +280,7 @@ func (s *Signer) signRoots(kind Kind, pubkeys []phase0.BLSPubKey, roots []phase0
 		}
 		k, ok := s.keys[pubkeys[i]]
 		if !ok {
-			// Removed between the check and now: the record stays (stricter
-			// later checks), the signature is simply not made.
-			errs[i] = s.refuse(kind, pubkeys[i], ReasonUnknownKey, ErrUnknownKey)
-			return
-		}
-		if hashes != nil && hashes[i] != nil {
-			out[i] = signHashed(k.Secret, hashes[i])
+			errs[i] = ErrUnknownKey
 			return
 		}
 		out[i] = signRoot(k.Secret, roots[i])
@@ -329,7 +324,10 @@ func signRoot(sk *bls.SecretKey, root phase0.Root) phase0.BLSSignature {
 func (s *Signer) signSingle(kind Kind, pk phase0.BLSPubKey, root phase0.Root, start time.Time) (phase0.BLSSignature, error) {
 	out := make([]phase0.BLSSignature, 1)
 	errs := make([]error, 1)
-	s.signRoots(kind, []phase0.BLSPubKey{pk}, []phase0.Root{root}, nil, []int{0}, out, errs)
+	s.signRoots([]phase0.BLSPubKey{pk}, []phase0.Root{root}, []int{0}, out, errs)
+	if errors.Is(errs[0], ErrUnknownKey) {
+		return phase0.BLSSignature{}, s.refuse(kind, pk, ReasonUnknownKey, ErrUnknownKey)
+	}
 	if errs[0] != nil {
 		return phase0.BLSSignature{}, errs[0]
 	}
