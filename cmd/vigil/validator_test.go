@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,6 +80,9 @@ func TestValidatorRunRejectsBadFlags(t *testing.T) {
 		{name: "zero gas limit", args: append([]string{"--fee-recipient", fr, "--gas-limit", "0"}, bn...), want: "--gas-limit 0"},
 		{name: "bad poll interval", args: append([]string{"--fee-recipient", fr, "--key-poll-interval", "soon"}, bn...), want: "--key-poll-interval"},
 		{name: "negative poll interval", args: append([]string{"--fee-recipient", fr, "--key-poll-interval", "-1s"}, bn...), want: "--key-poll-interval"},
+		{name: "metrics address without port", args: append([]string{"--fee-recipient", fr, "--metrics-address", "127.0.0.1"}, bn...), want: "--metrics-address"},
+		{name: "negative validator limit", args: append([]string{"--fee-recipient", fr, "--metrics-validator-limit", "-1"}, bn...), want: "--metrics-validator-limit"},
+		{name: "pprof without listener", args: append([]string{"--fee-recipient", fr, "--metrics-address", "", "--enable-pprof"}, bn...), want: "--enable-pprof needs --metrics-address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -500,15 +505,16 @@ func TestValidatorRunRefusesAnotherNetwork(t *testing.T) {
 		isTTY:     func(any) bool { return false },
 	}
 	err, _ = runValidatorCmd(t, d, "validator", "run", "--beacon-node", node.URL(), "--slashing-db", dbURL,
-		"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e")
+		"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e", "--metrics-address", "127.0.0.1:0")
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "another network than the slashing database's")
 	require.Contains(t, err.Error(), fmt.Sprintf("%#x", dbRoot[:]))
 }
 
 // TestValidatorRunStopsCleanly starts the client against a fake beacon node
-// with keys from two stores (one key in both) and checks that cancelling
-// (SIGTERM in main) ends it with exit code 0 and releases the database.
+// with keys from two stores (one key in both), checks its monitor listener,
+// and checks that cancelling (SIGTERM in main) ends it with exit code 0 and
+// releases the database.
 func TestValidatorRunStopsCleanly(t *testing.T) {
 	node := beacontest.New(t, beacontest.WithSpec(completeSpec))
 	keys := keystoretest.Keys(t, 3)
@@ -519,6 +525,7 @@ func TestValidatorRunStopsCleanly(t *testing.T) {
 		isTTY:     func(any) bool { return false },
 	}
 	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "slashing.db")
+	metricsAddr := freeLoopbackAddr(t)
 	var stderr syncBuffer
 	app := &cli.App{
 		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
@@ -530,7 +537,8 @@ func TestValidatorRunStopsCleanly(t *testing.T) {
 	go func() {
 		done <- app.RunContext(ctx, []string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "data"),
 			"validator", "run", "--beacon-node", node.URL(), "--slashing-db", dbURL, "--key-store", "vault", "--key-store", "dir",
-			"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e", "--doppelganger-epochs", "0"})
+			"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e", "--doppelganger-epochs", "0",
+			"--metrics-address", metricsAddr})
 	}()
 	var early error
 	started := func() bool {
@@ -544,6 +552,26 @@ func TestValidatorRunStopsCleanly(t *testing.T) {
 	require.Eventually(t, started, 10*time.Second, 10*time.Millisecond, "vigil did not start:\n%s", stderr.String())
 	require.NoError(t, early, "vigil stopped early:\n%s", stderr.String())
 	require.Contains(t, stderr.String(), "validators=3", "a key in two stores is loaded once")
+
+	code, body := httpGet(t, "http://"+metricsAddr+"/healthz")
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = httpGet(t, "http://"+metricsAddr+"/readyz")
+	require.Contains(t, body, `{"name":"keys_loaded","ok":true,"detail":"3 keys"}`)
+	require.Contains(t, body, `"name":"slashing_db","ok":true`)
+	require.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, code)
+	_, body = httpGet(t, "http://"+metricsAddr+"/metrics")
+	for _, want := range []string{
+		`vigil_keys_loaded{status="unknown",store="dir"} 1`, // the fake node knows none of the keys
+		`vigil_keys_loaded{status="unknown",store="vault"} 2`,
+		`vigil_slashing_db_up 1`,
+		`vigil_beacon_node_up{node="` + node.URL() + `"} 1`,
+		`vigil_build_info{`,
+		`process_resident_memory_bytes `,
+	} {
+		require.Contains(t, body, want)
+	}
+	code, _ = httpGet(t, "http://"+metricsAddr+"/debug/pprof/")
+	require.Equal(t, http.StatusNotFound, code, "no pprof unless asked for")
 	cancel()
 	select {
 	case err := <-done:
@@ -610,11 +638,20 @@ func TestValidatorRunWaitsForBeaconNode(t *testing.T) {
 	withConfigFile(app)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
+	metricsAddr := freeLoopbackAddr(t)
 	go func() {
 		done <- app.RunContext(ctx, []string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "data"),
-			"validator", "run", "--beacon-node", node.URL(), "--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e"})
+			"validator", "run", "--beacon-node", node.URL(), "--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e",
+			"--metrics-address", metricsAddr})
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Waiting for a beacon node") }, 10*time.Second, 10*time.Millisecond)
+	// While it waits, it is alive but not ready, and says why.
+	code, body := httpGet(t, "http://"+metricsAddr+"/healthz")
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = httpGet(t, "http://"+metricsAddr+"/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body, `"status":"not_ready"`)
+	require.Contains(t, body, `{"name":"beacon_node","ok":false,"detail":"no synced beacon node: `+node.URL()+` unreachable"}`)
 	cancel()
 	select {
 	case err := <-done:
@@ -684,4 +721,36 @@ func findCommand(t *testing.T, parent *cli.Command, name string) *cli.Command {
 	}
 	t.Fatalf("%s has no subcommand %s", parent.Name, name)
 	return nil
+}
+
+// freeLoopbackAddr returns a loopback address whose port is free now.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestValidatorRunMetricsPortInUse checks that a taken monitor port stops
+// vigil before it opens anything, naming the address and the flag.
+func TestValidatorRunMetricsPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	err, _ = runValidatorCmd(t, noStores(t), "validator", "run", "--beacon-node", "http://127.0.0.1:1",
+		"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e", "--metrics-address", ln.Addr().String())
+	require.ErrorContains(t, err, ln.Addr().String())
+	require.ErrorContains(t, err, "--metrics-address")
 }
