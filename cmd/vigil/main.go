@@ -47,6 +47,7 @@ func newApp() *cli.App {
 			depositCommand(),
 			slashingCommand(),
 			validatorCommand(),
+			statusCommand(),
 		},
 	}
 	withConfigFile(app)
