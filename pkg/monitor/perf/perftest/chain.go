@@ -5,6 +5,7 @@ package perftest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
 	"github.com/attestantio/go-eth2-client/spec"
 	"github.com/attestantio/go-eth2-client/spec/altair"
+	"github.com/attestantio/go-eth2-client/spec/bellatrix"
+	"github.com/attestantio/go-eth2-client/spec/capella"
 	"github.com/attestantio/go-eth2-client/spec/deneb"
 	"github.com/attestantio/go-eth2-client/spec/electra"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
@@ -330,13 +333,13 @@ func (b BlockSpec) syncAggregate() *altair.SyncAggregate {
 }
 
 func payload() *deneb.ExecutionPayload {
-	return &deneb.ExecutionPayload{BaseFeePerGas: uint256.NewInt(7), ExtraData: []byte{}}
+	return &deneb.ExecutionPayload{BaseFeePerGas: uint256.NewInt(7), ExtraData: []byte{}, Transactions: []bellatrix.Transaction{}, Withdrawals: []*capella.Withdrawal{}}
 }
 
 // Deneb builds a Deneb block.
 func Deneb(b BlockSpec) *spec.VersionedSignedBeaconBlock {
 	body := &deneb.BeaconBlockBody{
-		ETH1Data:         &phase0.ETH1Data{},
+		ETH1Data:         &phase0.ETH1Data{BlockHash: make([]byte, 32)},
 		SyncAggregate:    b.syncAggregate(),
 		ExecutionPayload: payload(),
 	}
@@ -351,7 +354,7 @@ func Deneb(b BlockSpec) *spec.VersionedSignedBeaconBlock {
 // Electra builds an Electra block.
 func Electra(b BlockSpec) *spec.VersionedSignedBeaconBlock {
 	body := &electra.BeaconBlockBody{
-		ETH1Data:          &phase0.ETH1Data{},
+		ETH1Data:          &phase0.ETH1Data{BlockHash: make([]byte, 32)},
 		SyncAggregate:     b.syncAggregate(),
 		ExecutionPayload:  payload(),
 		ExecutionRequests: &electra.ExecutionRequests{},
@@ -368,4 +371,23 @@ func Electra(b BlockSpec) *spec.VersionedSignedBeaconBlock {
 	return &spec.VersionedSignedBeaconBlock{Version: spec.DataVersionElectra, Electra: &electra.SignedBeaconBlock{
 		Message: &electra.BeaconBlock{Slot: b.Slot, ProposerIndex: b.Proposer, ParentRoot: b.Parent, Body: body},
 	}}
+}
+
+// BlockJSON is a block as GET /eth/v2/beacon/blocks/{block_id} answers it.
+func BlockJSON(b *spec.VersionedSignedBeaconBlock) ([]byte, error) {
+	var data any
+	switch b.Version {
+	case spec.DataVersionDeneb:
+		data = b.Deneb
+	case spec.DataVersionElectra:
+		data = b.Electra
+	default:
+		return nil, fmt.Errorf("perftest cannot encode %s blocks", b.Version)
+	}
+	return json.Marshal(map[string]any{
+		"version":              b.Version.String(),
+		"execution_optimistic": false,
+		"finalized":            false,
+		"data":                 data,
+	})
 }
