@@ -162,6 +162,13 @@ func (s *Service) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1.
 		}
 		d := pending[i].duty
 		s.obs.Failed(KindAttestation, slot, 1, r.Err)
+		if restartedDoubleVote(r.Err, pending[i].data.Target.Epoch, startEpoch) {
+			// The run before a restart in this epoch attested to this target
+			// with other data (another head); its attestation stands.
+			s.log.Info("Attestation for this target already signed before a restart; not signing other data", slog.Uint64("slot", uint64(slot)),
+				slog.Uint64("validator_index", uint64(d.ValidatorIndex)))
+			continue
+		}
 		s.log.Error("Attestation refused by the signer", slog.Uint64("slot", uint64(slot)),
 			slog.Uint64("validator_index", uint64(d.ValidatorIndex)), slog.Any("error", r.Err))
 		if fatal := concurrentSignerRefusal(r.Err, signer.KindAttestation, slot, pending[i].data.Target.Epoch, startEpoch, 0, pubkeys[d.ValidatorIndex]); fatal != nil {

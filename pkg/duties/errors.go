@@ -58,3 +58,10 @@ func concurrentSignerRefusal(err error, kind signer.Kind, slot phase0.Slot, targ
 func shortKey(pk phase0.BLSPubKey) string {
 	return fmt.Sprintf("%#x", pk[:6])
 }
+
+// restartedDoubleVote reports whether err is a double-vote refusal for a
+// target epoch this run did not start after: its predecessor's record.
+func restartedDoubleVote(err error, targetEpoch, startEpoch phase0.Epoch) bool {
+	var refusal *signer.RefusalError
+	return errors.As(err, &refusal) && refusal.Reason == signer.ReasonDoubleVote && targetEpoch <= startEpoch
+}

@@ -70,6 +70,8 @@ type envConfig struct {
 	startSlot  phase0.Slot
 	opts       []duties.Option
 	configure  func(n *dutiestest.Node)
+	// wrapSigner, when set, puts a test signer in front of the real one.
+	wrapSigner func(*countingSigner) duties.Signer
 }
 
 func newEnv(t *testing.T, cfg envConfig) *env {
@@ -91,8 +93,12 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if cfg.configure != nil {
 		cfg.configure(node)
 	}
+	var sg duties.Signer = e.signer
+	if cfg.wrapSigner != nil {
+		sg = cfg.wrapSigner(e.signer)
+	}
 	opts := append([]duties.Option{
-		duties.WithBeaconNode(node), duties.WithSigner(e.signer), duties.WithClock(clock),
+		duties.WithBeaconNode(node), duties.WithSigner(sg), duties.WithClock(clock),
 		duties.WithFeeRecipient(bellatrix.ExecutionAddress{0xfe}), duties.WithPubkeys(e.keys...),
 		duties.WithDoppelgangerEpochs(0), duties.WithLogger(testLogger()),
 	}, cfg.opts...)

@@ -52,8 +52,19 @@ func (s *Service) propose(ctx context.Context, slot phase0.Slot) {
 	if duty == nil {
 		return
 	}
-	s.obs.Scheduled(KindProposal, slot, 1)
 	log := s.log.With(slog.Uint64("slot", uint64(slot)), slog.Uint64("validator_index", uint64(duty.ValidatorIndex)))
+	// A run started mid-slot may find its predecessor's block for this slot
+	// in the slashing database: it was broadcast already (or never will be,
+	// if the process died before submitting it), and any other block would be
+	// refused as a double proposal. Producing one only makes the node build a
+	// block in vain, so skip. An error here is not fatal: SignProposal decides.
+	if recorded, err := s.signer.BlockRecorded(ctx, v.pubkey, slot); err != nil {
+		log.Warn("Could not check the slashing database for an earlier block; proposing", slog.Any("error", err))
+	} else if recorded {
+		log.Info("Block for this slot already signed before a restart; not proposing again")
+		return
+	}
+	s.obs.Scheduled(KindProposal, slot, 1)
 	if err := s.proposeBlock(ctx, slot, duty, v); err != nil {
 		log.Error("Failed to propose block", slog.Any("error", err))
 		s.obs.Failed(KindProposal, slot, 1, err)

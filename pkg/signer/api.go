@@ -1,7 +1,7 @@
 // Package signer is the single door every validator signature passes through.
 // It computes domains and signing roots itself from spec types, gates blocks
 // and attestations through the slashing-protection database (the record is
-// durably committed before any signature is computed), guards against clocks
+// durably committed before any signature is released), guards against clocks
 // and beacon nodes that run ahead, and signs with herumi BLS.
 package signer
 

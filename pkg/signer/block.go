@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -253,4 +254,20 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 		s.noteLatest(pk, latestEpoch{epoch: epoch, known: true})
 	}
 	return s.signSingle(kind, pk, root, start)
+}
+
+// BlockRecorded reports whether the slashing-protection database already
+// holds a block for pubkey at slot or a later one, so that a restarted
+// validator client does not ask its beacon node to build a block it may not
+// sign (a different one would be a double proposal, the same one was already
+// broadcast by its predecessor). It is advisory: SignProposal still decides.
+func (s *Signer) BlockRecorded(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot) (bool, error) {
+	h, err := s.db.History(ctx, pubkey, 1)
+	if errors.Is(err, slashprotect.ErrUnknownValidator) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read block history of %#x: %w", pubkey[:6], err)
+	}
+	return len(h.Blocks) > 0 && h.Blocks[0].Slot >= slot, nil
 }
