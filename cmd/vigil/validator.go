@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-eth/vigil/pkg/beacon"
 	"github.com/vigil-eth/vigil/pkg/duties"
 	"github.com/vigil-eth/vigil/pkg/keystore"
+	"github.com/vigil-eth/vigil/pkg/monitor/perf"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
@@ -309,7 +310,7 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 
 	// 5. The duties.
 	dopts := []duties.Option{
-		duties.WithBeaconNode(dutyNode{Pool: pool, gate: newHeadGate(pool, spec.SlotDuration, e.Log)}),
+		duties.WithBeaconNode(pool),
 		duties.WithSigner(sgn),
 		duties.WithFeeRecipient(rc.feeRecipient),
 		duties.WithGasLimit(rc.gasLimit),
@@ -333,9 +334,17 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 		e.Log.Warn("Doppelganger protection is off: safe only on a brand-new chain or with keys known to be offline everywhere else")
 	}
 
+	// 6. The performance tracker: each finished epoch, from the beacon
+	// node's own record.
+	tracker := perf.NewTracker(pool, perf.Spec{GenesisTime: spec.GenesisTime, SlotDuration: spec.SlotDuration, SlotsPerEpoch: spec.SlotsPerEpoch},
+		perf.WithLogger(e.Log), perf.WithValidatorLimit(rc.monitor.validatorLimit))
+	mon.reg.MustRegister(tracker)
+	mon.setValidators(tracker.Handler())
+
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { watchKeys(pollCtx, e.Log, src, sgn, svc, rc.keyPollInterval) })
+	wg.Go(func() { tracker.Run(pollCtx, func() []perf.Validator { return onChainValidators(svc.Validators()) }) })
 	runErr := svc.Run(ctx)
 	stopPoll()
 	wg.Wait()
@@ -346,6 +355,18 @@ func (d validatorDeps) run(c *cli.Context) (err error) {
 		mon.metrics.DoppelgangerDetected()
 	}
 	return runExit(runErr)
+}
+
+// onChainValidators are the loaded keys the beacon node knows, for the
+// performance tracker.
+func onChainValidators(vals []duties.ValidatorStatus) []perf.Validator {
+	out := make([]perf.Validator, 0, len(vals))
+	for _, v := range vals {
+		if v.Known {
+			out = append(out, perf.Validator{Index: v.Index, Pubkey: v.Pubkey})
+		}
+	}
+	return out
 }
 
 // runExit maps how the duties ended to the process's exit: 0 for a normal
@@ -377,80 +398,6 @@ func connectBeacon(ctx context.Context, e *env, nodes []string, root *phase0.Roo
 		return nil, fmt.Errorf("connect to the beacon nodes: %w", err)
 	}
 	return pool, nil
-}
-
-// dutyNode is the beacon pool as the duties see it: head events pass through
-// a headGate first.
-type dutyNode struct {
-	*beacon.Pool
-	gate headGate
-}
-
-// Events streams the pool's events with the head handler gated.
-func (n dutyNode) Events(ctx context.Context, opts *api.EventsOpts) error {
-	return n.Pool.Events(ctx, n.gate.wrap(opts))
-}
-
-// headerProvider is the read the headGate polls.
-type headerProvider interface {
-	BeaconBlockHeader(ctx context.Context, opts *api.BeaconBlockHeaderOpts) (*api.Response[*apiv1.BeaconBlockHeader], error)
-}
-
-// headGate holds each head event back until the beacon node that serves
-// reads has that head too. The pool passes on the first node's head event,
-// but reads go to the preferred node, which may not have imported the block
-// yet: attestation data and sync committee roots read then vote for the
-// previous block (a wrong head, and at an epoch's first slot a wrong target).
-// Seen on the devnet with two nodes: a quarter of head votes correct and
-// most sync aggregates empty, against all of them with one node.
-type headGate struct {
-	node    headerProvider
-	log     *slog.Logger
-	maxWait time.Duration
-	poll    time.Duration
-}
-
-func newHeadGate(node headerProvider, slot time.Duration, log *slog.Logger) headGate {
-	// A sixth of a slot: the attestation deadline (a third) stays in reach
-	// even when the read node never catches up (it is on another branch).
-	return headGate{node: node, log: log, maxWait: slot / 6, poll: 25 * time.Millisecond}
-}
-
-func (g headGate) wrap(opts *api.EventsOpts) *api.EventsOpts {
-	if opts == nil || opts.HeadHandler == nil {
-		return opts
-	}
-	gated := *opts
-	next := opts.HeadHandler
-	gated.HeadHandler = func(ctx context.Context, ev *apiv1.HeadEvent) {
-		if ev != nil {
-			g.wait(ctx, ev.Slot)
-		}
-		next(ctx, ev)
-	}
-	return &gated
-}
-
-// wait returns once the read node's head is at slot or later, or after
-// maxWait.
-func (g headGate) wait(ctx context.Context, slot phase0.Slot) {
-	deadline := time.NewTimer(g.maxWait)
-	defer deadline.Stop()
-	for {
-		resp, err := g.node.BeaconBlockHeader(ctx, &api.BeaconBlockHeaderOpts{Block: "head"})
-		if err == nil && resp != nil && resp.Data != nil && resp.Data.Header != nil && resp.Data.Header.Message != nil &&
-			resp.Data.Header.Message.Slot >= slot {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline.C:
-			g.log.Debug("Beacon node serving reads has not caught up with the head event", slog.Uint64("slot", uint64(slot)))
-			return
-		case <-time.After(g.poll):
-		}
-	}
 }
 
 // chainSource is what fetchChainSpec reads from the beacon nodes.

@@ -436,59 +436,6 @@ func TestDutyLog(t *testing.T) {
 	require.Contains(t, out, `level=WARN msg=Duty slot=43 kind=proposal validators=1 result=failed error="no node"`)
 }
 
-// laggingNode answers "head" with a header whose slot advances by one per
-// call, as a read node importing blocks behind the fastest node does.
-type laggingNode struct {
-	mu    sync.Mutex
-	slot  phase0.Slot
-	calls int
-}
-
-func (n *laggingNode) BeaconBlockHeader(context.Context, *api.BeaconBlockHeaderOpts) (*api.Response[*apiv1.BeaconBlockHeader], error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.calls++
-	h := &apiv1.BeaconBlockHeader{Header: &phase0.SignedBeaconBlockHeader{Message: &phase0.BeaconBlockHeader{Slot: n.slot}}}
-	n.slot++
-	return &api.Response[*apiv1.BeaconBlockHeader]{Data: h}, nil
-}
-
-// TestHeadGate checks that a head event reaches the duties only once the
-// read node has caught up, and never later than maxWait.
-func TestHeadGate(t *testing.T) {
-	tests := []struct {
-		name      string
-		readSlot  phase0.Slot
-		event     phase0.Slot
-		maxWait   time.Duration
-		wantCalls int
-	}{
-		{name: "read node already there", readSlot: 10, event: 10, maxWait: time.Minute, wantCalls: 1},
-		{name: "read node ahead", readSlot: 11, event: 10, maxWait: time.Minute, wantCalls: 1},
-		{name: "read node catches up", readSlot: 7, event: 10, maxWait: time.Minute, wantCalls: 4},
-		{name: "read node never catches up in time", readSlot: 0, event: 1 << 40, maxWait: 20 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			node := &laggingNode{slot: tt.readSlot}
-			g := headGate{node: node, log: slog.New(slog.DiscardHandler), maxWait: tt.maxWait, poll: time.Millisecond}
-			var got []phase0.Slot
-			opts := g.wrap(&api.EventsOpts{HeadHandler: func(_ context.Context, ev *apiv1.HeadEvent) { got = append(got, ev.Slot) }})
-			opts.HeadHandler(t.Context(), &apiv1.HeadEvent{Slot: tt.event})
-			require.Equal(t, []phase0.Slot{tt.event}, got, "the event is always passed on")
-			if tt.wantCalls > 0 {
-				require.Equal(t, tt.wantCalls, node.calls)
-			}
-		})
-	}
-	t.Run("other handlers untouched", func(t *testing.T) {
-		g := headGate{node: &laggingNode{}, maxWait: time.Millisecond}
-		require.Nil(t, g.wrap(nil))
-		opts := &api.EventsOpts{Topics: []string{"chain_reorg"}}
-		require.Same(t, opts, g.wrap(opts))
-	})
-}
-
 // TestValidatorRunRefusesAnotherNetwork checks that a slashing database that
 // belongs to one network refuses a beacon node of another, naming both.
 func TestValidatorRunRefusesAnotherNetwork(t *testing.T) {
