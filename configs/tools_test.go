@@ -93,6 +93,7 @@ type lintReport struct {
 	Errors   []string `json:"errors"`
 	Warnings []string `json:"warnings"`
 	Metrics  []string `json:"metrics"`
+	Excluded []string `json:"excluded"`
 	Stages   []struct {
 		Name     string `json:"name"`
 		Base     string `json:"base"`

@@ -9,6 +9,9 @@
 //	vigil-lint rules FILE...      check rule files as Prometheus loads them
 //	vigil-lint promql < EXPRS     check a JSON array of PromQL expressions
 //	vigil-lint dockerfile FILE    parse and lint a Dockerfile
+//	vigil-lint dockerignore FILE PATH...
+//	                              list the PATHs (relative to the build
+//	                              context) that the .dockerignore FILE excludes
 //
 // Each prints one JSON document on stdout (see report) and exits 0 when the
 // input is valid, 1 when it is not, 2 on a usage or I/O error.
@@ -27,6 +30,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	dfparser "github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -43,6 +48,9 @@ type report struct {
 	Warnings []string `json:"warnings"`
 	// Metrics are the metric names the expressions select, sorted.
 	Metrics []string `json:"metrics,omitempty"`
+	// Excluded are the paths a .dockerignore file leaves out of the build
+	// context.
+	Excluded []string `json:"excluded,omitempty"`
 	// Stages are the Dockerfile's build stages in order.
 	Stages []stage `json:"stages,omitempty"`
 }
@@ -81,6 +89,12 @@ func main() {
 			break
 		}
 		r, err = dockerfile(os.Args[2])
+	case "dockerignore":
+		if len(os.Args) < 3 {
+			err = fmt.Errorf("dockerignore takes a file and paths")
+			break
+		}
+		r, err = dockerignore(os.Args[2], os.Args[3:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -201,6 +215,37 @@ func dockerfile(path string) (report, error) {
 			st.Commands = append(st.Commands, instruction{Cmd: name, Text: c.(fmt.Stringer).String()})
 		}
 		r.Stages = append(r.Stages, st)
+	}
+	return r, nil
+}
+
+// dockerignore matches paths against a .dockerignore file the way BuildKit
+// does when it sends the build context.
+func dockerignore(file string, paths []string) (report, error) {
+	var r report
+	f, err := os.Open(file)
+	if err != nil {
+		return r, err
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+		return r, nil
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+		return r, nil
+	}
+	for _, p := range paths {
+		excluded, err := pm.MatchesOrParentMatches(p)
+		if err != nil {
+			return r, fmt.Errorf("match %s: %w", p, err)
+		}
+		if excluded {
+			r.Excluded = append(r.Excluded, p)
+		}
 	}
 	return r, nil
 }
