@@ -19,7 +19,24 @@ install_postgres() {
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 }
 
+# systemd-analyze verifies the units in configs/systemd; it needs no running
+# systemd (PID 1) and works in a container.
+install_systemd_analyze() {
+	if command -v systemd-analyze >/dev/null; then
+		return
+	fi
+	log "installing systemd-analyze (Debian package systemd)"
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq systemd >/dev/null
+}
+
 install_postgres
+install_systemd_analyze
+log "building or reusing vigil-lint (Prometheus rule, PromQL and Dockerfile checks for configs/)"
+VIGIL_LINT_BIN="$(scripts/build-lint.sh)"
+export VIGIL_LINT_BIN
 log "building or reusing the Vault dev server binary"
 VIGIL_VAULT_BIN="$(scripts/build-vault.sh)"
 export VIGIL_VAULT_BIN
