@@ -28,23 +28,80 @@ func goVersion(t *testing.T) string {
 	return string(m[1])
 }
 
-// TestDockerfile parses the Dockerfile with BuildKit (the parser and the lint
-// rules of `docker build --check`, through vigil-lint; no engine is needed)
-// and checks what the image must be: a cgo build on the Go image of go.mod's
-// version, a slim glibc runtime of the same Debian release, images pinned to
-// a tag, a non-root user, the data directory as a volume, the monitor port
-// exposed and a health check on /readyz.
+// dockerStage is one FROM section of a Dockerfile: its name, base image and
+// instructions (keyword in lower case, text as written with continuation
+// lines joined), the shape vigil-lint reports too.
+type dockerStage struct {
+	Name     string
+	Base     string
+	Commands []dockerInstruction
+}
+
+type dockerInstruction struct {
+	Cmd  string
+	Text string
+}
+
+// parseDockerfile is a minimal reading of the Dockerfile syntax (comments,
+// backslash continuations, FROM ... AS name), enough for the checks below to
+// run even without vigil-lint; BuildKit's real parser confirms it in
+// TestDockerfileBuildKit.
+func parseDockerfile(t *testing.T, path string) []dockerStage {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var (
+		stages  []dockerStage
+		pending string
+	)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		if pending != "" {
+			line = pending + line
+			pending = ""
+		}
+		if strings.HasSuffix(line, `\`) {
+			pending = strings.TrimSuffix(line, `\`)
+			continue
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		kw, rest, _ := strings.Cut(line, " ")
+		kw = strings.ToLower(kw)
+		if kw == "from" {
+			f := strings.Fields(rest)
+			st := dockerStage{Base: f[0]}
+			if len(f) == 3 && strings.EqualFold(f[1], "as") {
+				st.Name = f[2]
+			}
+			stages = append(stages, st)
+			continue
+		}
+		require.NotEmpty(t, stages, "%s: %q before FROM", path, line)
+		last := &stages[len(stages)-1]
+		last.Commands = append(last.Commands, dockerInstruction{Cmd: kw, Text: line})
+	}
+	require.Empty(t, pending, "%s ends with a continuation", path)
+	return stages
+}
+
+// TestDockerfile checks what the image must be: a cgo build on the Go image of
+// go.mod's version, a slim glibc runtime of the same Debian release, images
+// pinned to a tag, a non-root user, the data directory as a volume, the
+// monitor port exposed and a health check on /readyz. No engine is needed.
 func TestDockerfile(t *testing.T) {
-	r := runLint(t, nil, "dockerfile", dockerfile)
-	require.Empty(t, r.Errors)
-	require.Empty(t, r.Warnings, "BuildKit lint warnings")
-	require.Len(t, r.Stages, 2, "a build stage and a runtime stage")
-	build, run := r.Stages[0], r.Stages[1]
+	stages := parseDockerfile(t, dockerfile)
+	require.Len(t, stages, 2, "a build stage and a runtime stage")
+	build, run := stages[0], stages[1]
 
 	// cmds returns the text of a stage's instructions of one kind.
 	cmds := func(s int, kind string) []string {
 		var out []string
-		for _, c := range r.Stages[s].Commands {
+		for _, c := range stages[s].Commands {
 			if c.Cmd == kind {
 				out = append(out, c.Text)
 			}
@@ -71,7 +128,7 @@ func TestDockerfile(t *testing.T) {
 	t.Run("runtime stage", func(t *testing.T) {
 		require.Equal(t, "debian:bookworm-slim", run.Base, "glibc of the build image's Debian release")
 		require.NotContains(t, run.Base, ":latest")
-		for _, s := range r.Stages {
+		for _, s := range stages {
 			require.Regexp(t, pinned, s.Base, "images are pinned to a tag")
 		}
 		require.Contains(t, cmds(1, "copy"), "COPY --from=build /out/vigil /usr/local/bin/vigil")
@@ -103,6 +160,27 @@ func TestDockerfile(t *testing.T) {
 		}
 		require.True(t, hasCurl, "the health check's curl is installed in the runtime image")
 	})
+}
+
+// TestDockerfileBuildKit parses the Dockerfile with BuildKit, the parser of
+// `docker build`, and runs its lint rules (those of `docker build --check`)
+// through vigil-lint; BuildKit must read the same stages and instructions as
+// parseDockerfile.
+func TestDockerfileBuildKit(t *testing.T) {
+	r := runLint(t, nil, "dockerfile", dockerfile)
+	require.Empty(t, r.Errors)
+	require.Empty(t, r.Warnings, "BuildKit lint warnings")
+	ours := parseDockerfile(t, dockerfile)
+	require.Len(t, r.Stages, len(ours))
+	for i, s := range r.Stages {
+		require.Equal(t, ours[i].Name, s.Name)
+		require.Equal(t, ours[i].Base, s.Base)
+		require.Len(t, s.Commands, len(ours[i].Commands), "stage %d", i)
+		for j, c := range s.Commands {
+			require.Equal(t, ours[i].Commands[j].Cmd, c.Cmd)
+			require.Equal(t, strings.Fields(ours[i].Commands[j].Text), strings.Fields(c.Text), "stage %d, instruction %d", i, j)
+		}
+	}
 }
 
 // TestDockerfileLintCatches checks that the linter reports what it should,
