@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -89,9 +90,9 @@ func TestConfigExampleSafeDefaults(t *testing.T) {
 	}{
 		{flagDoppelgangerEpochs, 2, "doppelganger protection stays on"},
 		{flagAllowLongGap, false, "the long-gap check stays on"},
-		{"enable-pprof", false, "no profiler on the monitor listener"},
-		{"metrics-address", "127.0.0.1:9465", "metrics on loopback only"},
-		{"metrics-validator-limit", 64, "bounded metric cardinality"},
+		{flagEnablePprof, false, "no profiler on the monitor listener"},
+		{flagMetricsAddress, defaultMetricsAddress, "metrics on loopback only, as the flag's default"},
+		{flagMetricsValidatorLimit, defaultValidatorLimit, "bounded metric cardinality, as the flag's default"},
 		{flagFeeRecipient, "", "no fee recipient that could burn fees: vigil refuses to start until it is set"},
 		{flagVaultTokenFile, "", "no secret file assumed"},
 	}
@@ -167,6 +168,32 @@ func TestConfigExampleReachesRunConfig(t *testing.T) {
 		want[flagFeeRecipient] = feeRecipient
 		require.Equal(t, want, got, "the values of %s as vigil parsed them", exampleConfig)
 	})
+	t.Run("defaults are the flags' own", func(t *testing.T) {
+		// The same flags without the file: the example may differ from a
+		// flag's default only where it documents a deliberate choice.
+		deliberate := map[string]string{
+			flagDataDir:    "the systemd unit's StateDirectory",
+			flagBeaconNode: "a local beacon node (the flag has no default)",
+			flagKeyStore:   "dir spelt out (the flag's empty default means dir)",
+		}
+		defaults := map[string]string{}
+		app := &cli.App{
+			Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
+			Commands: []*cli.Command{{Name: run.Name, Flags: run.Flags, Action: func(c *cli.Context) error {
+				for _, n := range names {
+					defaults[n] = flagString(c, n)
+				}
+				return nil
+			}}},
+		}
+		withConfigFile(app)
+		require.NoError(t, app.Run([]string{"vigil", run.Name, "--" + flagFeeRecipient, feeRecipient}))
+		for _, n := range names {
+			if _, ok := deliberate[n]; !ok {
+				require.Equal(t, defaults[n], fromCtx[n], "%s sets %s to another value than the flag's default", exampleConfig, n)
+			}
+		}
+	})
 	t.Run("run configuration", func(t *testing.T) {
 		require.Equal(t, []string{"http://127.0.0.1:5052"}, rc.beaconNodes)
 		require.Equal(t, []string{kindDir}, rc.stores)
@@ -177,6 +204,7 @@ func TestConfigExampleReachesRunConfig(t *testing.T) {
 		require.Equal(t, uint64(2), rc.doppelgangerEpochs)
 		require.False(t, rc.allowLongGap)
 		require.Equal(t, time.Minute, rc.keyPollInterval)
+		require.Equal(t, monitorConfig{address: "127.0.0.1:9465", validatorLimit: 64, pprof: false}, rc.monitor)
 	})
 	t.Run("vault configuration", func(t *testing.T) {
 		require.Equal(t, vaultstore.DefaultMount, vc.Mount)
@@ -201,4 +229,59 @@ func flagString(c *cli.Context, name string) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// deploymentFile is a file of the deployment examples, read by the checks
+// that tie them to the flags.
+func deploymentFile(t *testing.T, parts ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(append([]string{"..", ".."}, parts...)...))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestDeploymentFilesMatchTheFlags ties the systemd unit, its environment
+// file and the Dockerfile to vigil's real command line: every VIGIL_*
+// variable they set is a flag's, the unit's ExecStart is a valid command, and
+// systemd's RestartPreventExitStatus is the exit code of an unsafe stop.
+func TestDeploymentFilesMatchTheFlags(t *testing.T) {
+	names := runFlagNames(t)
+	known := map[string]bool{}
+	for _, n := range names {
+		for _, ev := range envVars(n) {
+			known[ev] = true
+		}
+	}
+	unit := deploymentFile(t, "configs", "systemd", "vigil-validator.service")
+
+	sets := []struct {
+		file    string
+		pattern string
+	}{
+		{filepath.Join("configs", "systemd", "vigil.env.example"), `(?m)^#?(VIGIL_[A-Z_]+)=`},
+		{"Dockerfile", `(?m)^ENV (VIGIL_[A-Z_]+)=`},
+	}
+	for _, s := range sets {
+		t.Run(s.file, func(t *testing.T) {
+			matches := regexp.MustCompile(s.pattern).FindAllStringSubmatch(deploymentFile(t, s.file), -1)
+			require.NotEmpty(t, matches)
+			for _, m := range matches {
+				require.True(t, known[m[1]], "%s sets %s, which is no flag's variable", s.file, m[1])
+			}
+		})
+	}
+	t.Run("RestartPreventExitStatus", func(t *testing.T) {
+		require.Contains(t, unit, fmt.Sprintf("\nRestartPreventExitStatus=%d\n", exitUnsafeToRestart))
+	})
+	t.Run("ExecStart", func(t *testing.T) {
+		m := regexp.MustCompile(`(?m)^ExecStart=(\S+) (.+)$`).FindStringSubmatch(unit)
+		require.NotNil(t, m)
+		args := strings.Fields(m[2])
+		i := slices.Index(args, "--"+flagConfig)
+		require.GreaterOrEqual(t, i, 0, "the unit passes --config")
+		args[i+1] = exampleConfig
+		clearFlagEnv(t, names)
+		err, stderr := runValidatorCmd(t, noStores(t), args...)
+		require.ErrorContains(t, err, "--fee-recipient is required", "%s runs `validator run` with the example config: %s", m[0], stderr)
+	})
 }
