@@ -34,7 +34,8 @@ RUN groupadd --system --gid 10001 vigil \
 COPY --from=build /out/vigil /usr/local/bin/vigil
 
 # vigil's state (slashing database, keys directory): keep it on a volume. Losing the slashing database of keys
-# that keep validating elsewhere is how validators get slashed.
+# that keep validating elsewhere is how validators get slashed. A bind mount instead must be owned by 10001:10001
+# and mode 0700 (vigil refuses a data directory others can read).
 ENV VIGIL_DATA_DIR=/var/lib/vigil
 # Inside the container's own network namespace loopback is unreachable from outside, so the monitor listener binds
 # every interface of the container; publish it to the host's loopback only (-p 127.0.0.1:9465:9465). This variable
@@ -47,7 +48,8 @@ USER 10001:10001
 WORKDIR /var/lib/vigil
 
 # Healthy = /readyz answers 200: keys loaded, a synced beacon node, the slashing database reachable and the
-# doppelganger window over, which takes 2-3 epochs (13-20 minutes) after a start, hence the start period.
+# doppelganger window over, which takes 2-3 epochs (13-20 minutes) after a start, hence the start period. A
+# different metrics port must be changed here too.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20m --retries=3 \
     CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:9465/readyz"]
 
