@@ -33,6 +33,7 @@ type nodeClient interface {
 	eth2client.BeaconBlockHeadersProvider
 	eth2client.BeaconBlockRootProvider
 	eth2client.BeaconCommitteeSubscriptionsSubmitter
+	eth2client.BeaconCommitteesProvider
 	eth2client.BlindedProposalSubmitter
 	eth2client.FinalityProvider
 	eth2client.ForkProvider
@@ -45,6 +46,7 @@ type nodeClient interface {
 	eth2client.ProposalProvider
 	eth2client.ProposalSubmitter
 	eth2client.ProposerDutiesProvider
+	eth2client.SignedBeaconBlockProvider
 	eth2client.SlotDurationProvider
 	eth2client.SlotsPerEpochProvider
 	eth2client.SpecProvider

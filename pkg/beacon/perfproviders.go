@@ -2,12 +2,10 @@ package beacon
 
 import (
 	"context"
-	"fmt"
 
 	eth2client "github.com/attestantio/go-eth2-client"
 	"github.com/attestantio/go-eth2-client/api"
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
-	ethhttp "github.com/attestantio/go-eth2-client/http"
 	"github.com/attestantio/go-eth2-client/spec"
 )
 
@@ -25,26 +23,6 @@ var (
 	_ eth2client.BeaconCommitteesProvider  = (*Pool)(nil)
 )
 
-// perfClient is what these reads ask of one node. Every node's client is a
-// go-eth2-client *http.Service (newNode), which this line proves provides it.
-type perfClient interface {
-	eth2client.SignedBeaconBlockProvider
-	eth2client.BeaconCommitteesProvider
-}
-
-var _ perfClient = (*ethhttp.Service)(nil)
-
-// asPerfClient gives the node's client as a perfClient. nodeClient does not
-// list these providers, so the conversion is checked; it cannot fail for a
-// client built by newNode.
-func asPerfClient(c nodeClient) (perfClient, error) {
-	pc, ok := c.(perfClient)
-	if !ok {
-		return nil, fmt.Errorf("beacon client %T cannot read blocks or committees", c)
-	}
-	return pc, nil
-}
-
 // SignedBeaconBlock fetches a block by ID (a slot, root, "head", ...),
 // failing over between nodes. An empty slot is an *api.Error with status 404.
 func (p *Pool) SignedBeaconBlock(ctx context.Context, opts *api.SignedBeaconBlockOpts) (*api.Response[*spec.VersionedSignedBeaconBlock], error) {
@@ -53,11 +31,7 @@ func (p *Pool) SignedBeaconBlock(ctx context.Context, opts *api.SignedBeaconBloc
 	}
 	return read(ctx, p, OpSignedBeaconBlock, opts.Common.Timeout,
 		func(ctx context.Context, c nodeClient) (*api.Response[*spec.VersionedSignedBeaconBlock], error) {
-			pc, err := asPerfClient(c)
-			if err != nil {
-				return nil, err
-			}
-			return pc.SignedBeaconBlock(ctx, opts)
+			return c.SignedBeaconBlock(ctx, opts)
 		})
 }
 
@@ -69,10 +43,6 @@ func (p *Pool) BeaconCommittees(ctx context.Context, opts *api.BeaconCommitteesO
 	}
 	return read(ctx, p, OpBeaconCommittees, opts.Common.Timeout,
 		func(ctx context.Context, c nodeClient) (*api.Response[[]*apiv1.BeaconCommittee], error) {
-			pc, err := asPerfClient(c)
-			if err != nil {
-				return nil, err
-			}
-			return pc.BeaconCommittees(ctx, opts)
+			return c.BeaconCommittees(ctx, opts)
 		})
 }
