@@ -300,6 +300,20 @@ func TestDevnet(t *testing.T) {
 	require.Greater(t, proposals, 0)
 	require.GreaterOrEqual(t, syncRate, minSyncParticipation, "sync committee participation in blocks")
 
+	// The performance monitor evaluated every epoch since the restart, the
+	// restart epoch's missed attestations (and their inactivity penalties)
+	// included.
+	lines, _ := readLog(t, logs[1])
+	evaluated := map[uint64]bool{}
+	for _, l := range lines {
+		if l.Msg == "Evaluated validator performance" {
+			evaluated[l.Epoch] = true
+		}
+	}
+	for epoch := uint64(restartEpoch); epoch <= lastCheckedEpoch; epoch++ {
+		require.True(t, evaluated[epoch], "performance of epoch %d never evaluated; evaluated %v", epoch, evaluated)
+	}
+
 	// What the logs say vigil signed matches the database.
 	logged, attested := dutyCounts(t, logs...)
 	t.Logf("duties logged: %v; attestations of distinct slots: %d", logged, attested)

@@ -144,6 +144,7 @@ type logLine struct {
 	Level      string `json:"level"`
 	Msg        string `json:"msg"`
 	Slot       uint64 `json:"slot"`
+	Epoch      uint64 `json:"epoch"`
 	Kind       string `json:"kind"`
 	Validators int    `json:"validators"`
 	Result     string `json:"result"`

@@ -106,7 +106,7 @@ func (p *Pool) usableNodes(ctx context.Context) []*node {
 // attempt makes one request to one node, bounded by the per-request timeout
 // (or the call's own, when it sets one).
 func attempt[T any](ctx context.Context, p *Pool, n *node, op Operation, timeout time.Duration,
-	call func(context.Context, nodeClient) (T, error),
+	call func(context.Context, *node) (T, error),
 ) (T, Outcome, error) {
 	if timeout <= 0 {
 		timeout = p.Timeout()
@@ -114,7 +114,7 @@ func attempt[T any](ctx context.Context, p *Pool, n *node, op Operation, timeout
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	v, err := call(actx, n.client)
+	v, err := call(actx, n)
 	outcome := p.record(ctx, n, op, start, err)
 	return v, outcome, err
 }
@@ -124,6 +124,14 @@ func attempt[T any](ctx context.Context, p *Pool, n *node, op Operation, timeout
 // costs at most that before the next is asked.
 func read[T any](ctx context.Context, p *Pool, op Operation, timeout time.Duration,
 	call func(context.Context, nodeClient) (T, error),
+) (T, error) {
+	return readNode(ctx, p, op, timeout, func(ctx context.Context, n *node) (T, error) { return call(ctx, n.client) })
+}
+
+// readNode is read for calls that need the node itself rather than its
+// go-eth2-client client: endpoints the pool decodes on its own.
+func readNode[T any](ctx context.Context, p *Pool, op Operation, timeout time.Duration,
+	call func(context.Context, *node) (T, error),
 ) (T, error) {
 	var zero T
 	e := &CallError{Operation: op, noHealthy: true}
@@ -165,7 +173,7 @@ func fanOut[T any](ctx context.Context, p *Pool, op Operation, timeout time.Dura
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, outcome, err := attempt(ctx, p, n, op, timeout, call)
+			v, outcome, err := attempt(ctx, p, n, op, timeout, func(ctx context.Context, n *node) (T, error) { return call(ctx, n.client) })
 			results[i] = result{v: v, outcome: outcome, err: err}
 		}()
 	}

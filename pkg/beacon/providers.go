@@ -37,17 +37,6 @@ func (p *Pool) AttestationData(ctx context.Context, opts *api.AttestationDataOpt
 		})
 }
 
-// AttestationRewards fetches the attestation rewards of an epoch, failing over between nodes.
-func (p *Pool) AttestationRewards(ctx context.Context, opts *api.AttestationRewardsOpts) (*api.Response[*apiv1.AttestationRewards], error) {
-	if opts == nil {
-		return nil, eth2client.ErrNoOptions
-	}
-	return read(ctx, p, OpAttestationRewards, opts.Common.Timeout,
-		func(ctx context.Context, c nodeClient) (*api.Response[*apiv1.AttestationRewards], error) {
-			return c.AttestationRewards(ctx, opts)
-		})
-}
-
 // AttesterDuties fetches attester duties for an epoch, failing over between nodes.
 func (p *Pool) AttesterDuties(ctx context.Context, opts *api.AttesterDutiesOpts) (*api.Response[[]*apiv1.AttesterDuty], error) {
 	if opts == nil {
