@@ -76,7 +76,7 @@ func TestAttestationRewards(t *testing.T) {
 			default:
 				require.NoError(t, err)
 				require.Equal(t, tc.want, resp.Data)
-				require.Equal(t, []string{"3", "4", "0xab"+strings.Repeat("00", 47)}, asked)
+				require.Equal(t, []string{"3", "4", "0xab" + strings.Repeat("00", 47)}, asked)
 			}
 		})
 	}
