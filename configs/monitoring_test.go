@@ -358,6 +358,67 @@ func TestAlertRules(t *testing.T) {
 	})
 }
 
+// alertTestsFile holds unit tests of the alert rules in promtool's format.
+var alertTestsFile = filepath.Join("prometheus", "vigil-alerts.test.yml")
+
+// TestAlertRuleUnitTests runs the alert unit tests with Prometheus's PromQL
+// engine (through vigil-lint), checks that every alert is shown firing by at
+// least one of them, and that a wrong expression makes them fail.
+func TestAlertRuleUnitTests(t *testing.T) {
+	var tests struct {
+		RuleFiles          []string `yaml:"rule_files"`
+		EvaluationInterval string   `yaml:"evaluation_interval"`
+		Tests              []struct {
+			Name           string `yaml:"name"`
+			InputSeries    []any  `yaml:"input_series"`
+			AlertRuleTests []struct {
+				EvalTime  string `yaml:"eval_time"`
+				Alertname string `yaml:"alertname"`
+				ExpAlerts []any  `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	decodeStrict(t, alertTestsFile, &tests)
+	require.Equal(t, []string{filepath.Base(alertsFile)}, tests.RuleFiles)
+
+	t.Run("every alert is seen firing", func(t *testing.T) {
+		var rules alertRules
+		decodeStrict(t, alertsFile, &rules)
+		fired := map[string]bool{}
+		for _, tc := range tests.Tests {
+			for _, a := range tc.AlertRuleTests {
+				fired[a.Alertname] = fired[a.Alertname] || len(a.ExpAlerts) > 0
+			}
+		}
+		for _, g := range rules.Groups {
+			for _, r := range g.Rules {
+				require.True(t, fired[r.Alert], "no test in %s shows %s firing", alertTestsFile, r.Alert)
+			}
+		}
+	})
+	t.Run("they pass", func(t *testing.T) {
+		r := runLint(t, nil, "alerttest", alertTestsFile)
+		require.Empty(t, r.Errors)
+	})
+	t.Run("a wrong expression fails them", func(t *testing.T) {
+		dir := t.TempDir()
+		b, err := os.ReadFile(alertsFile)
+		require.NoError(t, err)
+		// Without the join on up, the node that is down would also be
+		// reported as unsynced.
+		wrong := strings.Replace(string(b), "(vigil_beacon_node_synced == 0) and on (job, instance, node) (vigil_beacon_node_up == 1)",
+			"vigil_beacon_node_synced == 0", 1)
+		require.NotEqual(t, string(b), wrong)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(alertsFile)), []byte(wrong), 0o600))
+		tb, err := os.ReadFile(alertTestsFile)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(alertTestsFile)), tb, 0o600))
+		r := runLint(t, nil, "alerttest", filepath.Join(dir, filepath.Base(alertTestsFile)))
+		require.Len(t, r.Errors, 1, "%q", r.Errors)
+		require.Contains(t, r.Errors[0], "VigilBeaconNodeUnsynced")
+	})
+}
+
 // TestPrometheusConfig checks the example scrape configuration: the job the
 // alerts expect, vigil's default monitor address, and the rule file.
 func TestPrometheusConfig(t *testing.T) {

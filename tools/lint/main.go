@@ -7,6 +7,8 @@
 // Usage:
 //
 //	vigil-lint rules FILE...      check rule files as Prometheus loads them
+//	vigil-lint alerttest FILE     run alert unit tests (promtool's format,
+//	                              labels only) with Prometheus's engine
 //	vigil-lint promql < EXPRS     check a JSON array of PromQL expressions
 //	vigil-lint dockerfile FILE    parse and lint a Dockerfile
 //	vigil-lint dockerignore FILE PATH...
@@ -71,7 +73,7 @@ type instruction struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: vigil-lint rules FILE... | promql < EXPRS.json | dockerfile FILE")
+		fmt.Fprintln(os.Stderr, "usage: vigil-lint rules FILE... | alerttest FILE | promql < EXPRS.json | dockerfile FILE | dockerignore FILE PATH...")
 		os.Exit(2)
 	}
 	var (
@@ -82,7 +84,13 @@ func main() {
 	case "rules":
 		r, err = rules(os.Args[2:])
 	case "promql":
-		r, err = promql(os.Stdin)
+		r, err = promqlExprs(os.Stdin)
+	case "alerttest":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("alerttest takes one file")
+			break
+		}
+		r, err = alertTest(os.Args[2])
 	case "dockerfile":
 		if len(os.Args) != 3 {
 			err = fmt.Errorf("dockerfile takes one file")
@@ -145,9 +153,9 @@ func rules(files []string) (report, error) {
 	return r, nil
 }
 
-// promql parses a JSON array of expressions (Grafana's template variables
+// promqlExprs parses a JSON array of expressions (Grafana's template variables
 // already substituted by the caller).
-func promql(in io.Reader) (report, error) {
+func promqlExprs(in io.Reader) (report, error) {
 	var r report
 	var exprs []string
 	if err := json.NewDecoder(in).Decode(&exprs); err != nil {
