@@ -219,8 +219,11 @@ func dockerfile(path string) (report, error) {
 	for _, s := range stages {
 		st := stage{Name: s.Name, Base: s.BaseName}
 		for _, c := range s.Commands {
-			name := strings.ToLower(c.Name())
-			st.Commands = append(st.Commands, instruction{Cmd: name, Text: c.(fmt.Stringer).String()})
+			in := instruction{Cmd: strings.ToLower(c.Name()), Text: c.Name()}
+			if s, ok := c.(fmt.Stringer); ok {
+				in.Text = s.String()
+			}
+			st.Commands = append(st.Commands, in)
 		}
 		r.Stages = append(r.Stages, st)
 	}
