@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/jackc/pgx/v5"
@@ -57,6 +58,13 @@ type pgBackend struct {
 	where    string
 	pool     *pgxpool.Pool
 	lockConn *pgx.Conn
+
+	// registered holds pubkeys whose validator rows are known to be committed;
+	// validators are never deleted, so a batch of registered keys needs no
+	// INSERT. Should a row be missing after all, lockValidators fails the batch
+	// and empties this set.
+	registeredMu sync.Mutex
+	registered   map[phase0.BLSPubKey]struct{}
 }
 
 func openPostgres(ctx context.Context, rawURL, where string, exclusive bool) (*pgBackend, error) {
@@ -72,7 +80,7 @@ func openPostgres(ctx context.Context, rawURL, where string, exclusive bool) (*p
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", where, err)
 	}
-	b := &pgBackend{where: where, pool: pool}
+	b := &pgBackend{where: where, pool: pool, registered: make(map[phase0.BLSPubKey]struct{})}
 	if err := b.lockInstance(ctx, exclusive); err != nil {
 		pool.Close()
 		return nil, err
@@ -191,13 +199,45 @@ const insertMissingValidators = `INSERT INTO validators (pubkey)
 	WHERE NOT EXISTS (SELECT 1 FROM validators v WHERE v.pubkey = t.k)
 	ORDER BY k ON CONFLICT (pubkey) DO NOTHING`
 
+// unregistered returns the pubkeys not known to have a committed row.
+func (b *pgBackend) unregistered(pubkeys []phase0.BLSPubKey) []phase0.BLSPubKey {
+	b.registeredMu.Lock()
+	defer b.registeredMu.Unlock()
+	var out []phase0.BLSPubKey
+	for _, pk := range pubkeys {
+		if _, ok := b.registered[pk]; !ok {
+			out = append(out, pk)
+		}
+	}
+	return out
+}
+
+func (b *pgBackend) setRegistered(pubkeys []phase0.BLSPubKey) {
+	b.registeredMu.Lock()
+	defer b.registeredMu.Unlock()
+	for _, pk := range pubkeys {
+		b.registered[pk] = struct{}{}
+	}
+}
+
+func (b *pgBackend) forgetRegistered() {
+	b.registeredMu.Lock()
+	defer b.registeredMu.Unlock()
+	clear(b.registered)
+}
+
 func (b *pgBackend) ensureValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) error {
+	missing := b.unregistered(pubkeys)
+	if len(missing) == 0 {
+		return nil
+	}
 	// Committed on its own, so the check transaction only locks existing rows
 	// and always in one order: inserting new rows inside it would lock them out
 	// of order with respect to the SELECT ... FOR UPDATE.
-	if _, err := b.pool.Exec(ctx, insertMissingValidators, pubkeyBytes(pubkeys)); err != nil {
+	if _, err := b.pool.Exec(ctx, insertMissingValidators, pubkeyBytes(missing)); err != nil {
 		return fmt.Errorf("register validators: %w", err)
 	}
+	b.setRegistered(missing)
 	return nil
 }
 
@@ -219,7 +259,7 @@ func (b *pgBackend) begin(ctx context.Context, mode txMode) (storeTx, error) {
 			return nil, fmt.Errorf("lock %s: %w", b.where, err)
 		}
 	}
-	return &pgTx{tx: tx}, nil
+	return &pgTx{b: b, tx: tx}, nil
 }
 
 func (b *pgBackend) close() error {
@@ -232,6 +272,7 @@ func (b *pgBackend) close() error {
 }
 
 type pgTx struct {
+	b    *pgBackend
 	tx   pgx.Tx
 	done bool
 }
@@ -275,8 +316,12 @@ func (t *pgTx) selectValidators(ctx context.Context, q string, args ...any) ([]*
 
 func (t *pgTx) lockValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error) {
 	keys := pubkeyBytes(pubkeys)
-	if _, err := t.tx.Exec(ctx, insertMissingValidators, keys); err != nil {
-		return nil, fmt.Errorf("register validators: %w", err)
+	// Check batches have registered their keys already (ensureValidators);
+	// imports register theirs here, under the table lock.
+	if len(t.b.unregistered(pubkeys)) > 0 {
+		if _, err := t.tx.Exec(ctx, insertMissingValidators, keys); err != nil {
+			return nil, fmt.Errorf("register validators: %w", err)
+		}
 	}
 	// ORDER BY before FOR UPDATE: rows are locked in pubkey order, the same in
 	// every transaction, so two batches sharing validators cannot deadlock.
@@ -286,6 +331,7 @@ func (t *pgTx) lockValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) (
 		return nil, fmt.Errorf("lock validators: %w", err)
 	}
 	if len(out) != len(pubkeys) {
+		t.b.forgetRegistered()
 		return nil, fmt.Errorf("lock validators: found %d of %d rows", len(out), len(pubkeys))
 	}
 	return out, nil
@@ -443,11 +489,26 @@ func nullableInt[T ~uint64](p *T) *int64 {
 }
 
 func (t *pgTx) saveWatermarks(ctx context.Context, vs []*validatorState) error {
-	for _, v := range vs {
-		if _, err := t.tx.Exec(ctx, `UPDATE validators SET block_slot_wm = $1, att_source_wm = $2, att_target_wm = $3 WHERE id = $4`,
-			nullableInt(v.wm.BlockSlot), nullableInt(v.wm.AttestationSource), nullableInt(v.wm.AttestationTarget), v.id); err != nil {
-			return fmt.Errorf("save watermarks of %s: %w", shortKey(v.pubkey), err)
-		}
+	if len(vs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(vs))
+	slots := make([]*int64, len(vs))
+	sources := make([]*int64, len(vs))
+	targets := make([]*int64, len(vs))
+	for i, v := range vs {
+		ids[i], slots[i], sources[i], targets[i] = v.id, nullableInt(v.wm.BlockSlot), nullableInt(v.wm.AttestationSource), nullableInt(v.wm.AttestationTarget)
+	}
+	// One statement for the batch: a new validator's first records all set
+	// watermarks at once.
+	tag, err := t.tx.Exec(ctx, `UPDATE validators AS v SET block_slot_wm = w.slot, att_source_wm = w.src, att_target_wm = w.tgt
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS w(id, slot, src, tgt) WHERE v.id = w.id`,
+		ids, slots, sources, targets)
+	if err != nil {
+		return fmt.Errorf("save watermarks of %d validators: %w", len(vs), err)
+	}
+	if tag.RowsAffected() != int64(len(vs)) {
+		return fmt.Errorf("save watermarks: updated %d of %d validators", tag.RowsAffected(), len(vs))
 	}
 	return nil
 }

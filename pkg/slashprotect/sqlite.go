@@ -1,6 +1,7 @@
 package slashprotect
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
@@ -52,6 +54,12 @@ type sqliteBackend struct {
 	path string
 	db   *sql.DB
 	lock *os.File
+
+	// ids caches validator row ids, which never change once committed
+	// (validators are never deleted). Only ids of committed rows enter it, and
+	// lockValidators checks every row it reads back against its pubkey.
+	idsMu sync.Mutex
+	ids   map[phase0.BLSPubKey]int64
 }
 
 func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
@@ -77,8 +85,10 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 	// returned survives power loss. _txlock=immediate makes every transaction
 	// BEGIN IMMEDIATE, taking the write lock before the first read, so a
 	// check-and-record can never decide on stale data. A 64 MiB page cache
-	// keeps large imports from spilling pages before their commit.
-	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=1&_cache_size=-65536"
+	// keeps large imports from spilling pages before their commit. The driver
+	// keeps up to 64 prepared statements on the connection, so a batch's few
+	// statements are compiled once per process, not once per transaction.
+	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=1&_cache_size=-65536&_stmt_cache_size=64"
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		_ = lock.Close()
@@ -87,7 +97,7 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	b := &sqliteBackend{path: path, db: db, lock: lock}
+	b := &sqliteBackend{path: path, db: db, lock: lock, ids: make(map[phase0.BLSPubKey]int64)}
 	if err := b.migrate(ctx); err != nil {
 		_ = b.close()
 		return nil, err
@@ -159,7 +169,7 @@ func (b *sqliteBackend) begin(ctx context.Context, _ txMode) (storeTx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin transaction on %s: %w", b.path, err)
 	}
-	return &sqliteTx{tx: tx}, nil
+	return &sqliteTx{b: b, tx: tx}, nil
 }
 
 func (b *sqliteBackend) close() error {
@@ -172,9 +182,13 @@ func (b *sqliteBackend) close() error {
 }
 
 type sqliteTx struct {
+	b     *sqliteBackend
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
-	done  bool
+	// newIDs are validator ids this transaction registered; they enter the
+	// backend's cache only once it has committed.
+	newIDs map[phase0.BLSPubKey]int64
+	done   bool
 }
 
 // stmt prepares q once per transaction; batches run the same few queries
@@ -225,23 +239,102 @@ func scanWatermarks(v *validatorState, slot, source, target sql.NullInt64) {
 	}
 }
 
+// cachedIDs returns the cached id of each pubkey, 0 for unknown ones.
+func (b *sqliteBackend) cachedIDs(pubkeys []phase0.BLSPubKey) []int64 {
+	ids := make([]int64, len(pubkeys))
+	b.idsMu.Lock()
+	defer b.idsMu.Unlock()
+	for i, pk := range pubkeys {
+		ids[i] = b.ids[pk]
+	}
+	return ids
+}
+
+func (b *sqliteBackend) cacheIDs(ids map[phase0.BLSPubKey]int64) {
+	b.idsMu.Lock()
+	defer b.idsMu.Unlock()
+	for pk, id := range ids {
+		b.ids[pk] = id
+	}
+}
+
+func (b *sqliteBackend) forgetIDs() {
+	b.idsMu.Lock()
+	defer b.idsMu.Unlock()
+	clear(b.ids)
+}
+
+// registerValidator creates pubkey's row if it is missing and returns its id.
+func (t *sqliteTx) registerValidator(ctx context.Context, pk phase0.BLSPubKey) (int64, error) {
+	if _, err := t.exec(ctx, `INSERT OR IGNORE INTO validators (pubkey) VALUES (?)`, pk[:]); err != nil {
+		return 0, fmt.Errorf("register validator %s: %w", shortKey(pk), err)
+	}
+	s, err := t.stmt(ctx, `SELECT id FROM validators WHERE pubkey = ?`)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := s.QueryRowContext(ctx, pk[:]).Scan(&id); err != nil {
+		return 0, fmt.Errorf("read validator %s: %w", shortKey(pk), err)
+	}
+	if t.newIDs == nil {
+		t.newIDs = make(map[phase0.BLSPubKey]int64)
+	}
+	t.newIDs[pk] = id
+	return id, nil
+}
+
+// sqliteReadValidators reads the validators whose ids a JSON array lists, in
+// the array's order.
+const sqliteReadValidators = `SELECT v.id, v.pubkey, v.block_slot_wm, v.att_source_wm, v.att_target_wm
+	FROM json_each(?1) AS j JOIN validators AS v ON v.id = j.value ORDER BY j.key`
+
+// lockValidators needs no lock of its own: the transaction is BEGIN IMMEDIATE
+// and holds the only write lock on the whole database. Known validators are
+// read with one statement; only keys never seen by this process cost more.
 func (t *sqliteTx) lockValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error) {
-	out := make([]*validatorState, 0, len(pubkeys))
-	for _, pk := range pubkeys {
-		if _, err := t.exec(ctx, `INSERT OR IGNORE INTO validators (pubkey) VALUES (?)`, pk[:]); err != nil {
-			return nil, fmt.Errorf("register validator %s: %w", shortKey(pk), err)
+	ids := t.b.cachedIDs(pubkeys)
+	for i, id := range ids {
+		if id != 0 {
+			continue
 		}
-		s, err := t.stmt(ctx, `SELECT id, block_slot_wm, att_source_wm, att_target_wm FROM validators WHERE pubkey = ?`)
-		if err != nil {
+		var err error
+		if ids[i], err = t.registerValidator(ctx, pubkeys[i]); err != nil {
 			return nil, err
 		}
-		v := &validatorState{pubkey: pk}
+	}
+	rows, err := t.query(ctx, sqliteReadValidators, jsonArray(len(ids), func(b []byte, i int) []byte {
+		return strconv.AppendInt(b, ids[i], 10)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("read validators: %w", err)
+	}
+	defer rows.Close()
+	out := make([]*validatorState, 0, len(pubkeys))
+	for rows.Next() {
+		v := &validatorState{}
+		var pk []byte
 		var slot, source, target sql.NullInt64
-		if err := s.QueryRowContext(ctx, pk[:]).Scan(&v.id, &slot, &source, &target); err != nil {
-			return nil, fmt.Errorf("read validator %s: %w", shortKey(pk), err)
+		if err := rows.Scan(&v.id, &pk, &slot, &source, &target); err != nil {
+			return nil, fmt.Errorf("read validators: %w", err)
 		}
+		// A row that is not the one asked for would decide one validator's
+		// message on another's history: refuse the whole batch instead, and
+		// distrust the cache from now on.
+		if n := len(out); n >= len(pubkeys) || v.id != ids[n] || !bytes.Equal(pk, pubkeys[n][:]) {
+			t.b.forgetIDs()
+			return nil, fmt.Errorf("read validators: row %d (id %d) is not validator %s", n, v.id, shortKey(pubkeys[min(n, len(pubkeys)-1)]))
+		}
+		v.pubkey = pubkeys[len(out)]
 		scanWatermarks(v, slot, source, target)
 		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read validators: %w", err)
+	}
+	if len(out) != len(pubkeys) {
+		t.b.forgetIDs()
+		return nil, fmt.Errorf("read validators: found %d of %d rows", len(out), len(pubkeys))
 	}
 	return out, nil
 }
@@ -290,47 +383,120 @@ func scanAttestations(rows *sql.Rows, withTarget bool, target phase0.Epoch) ([]S
 	return scanAttestationRows(rows, withTarget, target)
 }
 
+// sqliteAttFacts finds, in one statement for the whole batch, every record at
+// each request's target (kind 0) and whether a record surrounds it (kind 1) or
+// is surrounded by it (kind 2). The requests are a JSON array of [validator
+// id, source, target]; i is a request's 0-based position. The primary key
+// bounds the surrounding scan to records with a later target, the source
+// index the surrounded scan to records with a later source: few, in normal
+// operation.
+const sqliteAttFacts = `WITH q (i, vid, src, tgt) AS MATERIALIZED (
+		SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))
+	SELECT q.i, 0, a.source_epoch, a.signing_root FROM q
+		JOIN attestations AS a ON a.validator_id = q.vid AND a.target_epoch = q.tgt
+	UNION ALL
+	SELECT q.i, 1, NULL, NULL FROM q WHERE EXISTS (SELECT 1 FROM attestations
+		WHERE validator_id = q.vid AND target_epoch > q.tgt AND source_epoch < q.src)
+	UNION ALL
+	SELECT q.i, 2, NULL, NULL FROM q WHERE EXISTS (SELECT 1 FROM attestations INDEXED BY attestations_by_source
+		WHERE validator_id = q.vid AND source_epoch > q.src AND target_epoch < q.tgt)`
+
+// sqliteSurrounding and sqliteSurrounded fetch one witness for a request that
+// sqliteAttFacts found surrounded or surrounding: rare, so one query each.
+const (
+	sqliteSurrounding = `SELECT source_epoch, target_epoch, signing_root FROM attestations
+		WHERE validator_id = ? AND target_epoch > ? AND source_epoch < ? LIMIT 1`
+	sqliteSurrounded = `SELECT source_epoch, target_epoch, signing_root FROM attestations INDEXED BY attestations_by_source
+		WHERE validator_id = ? AND source_epoch > ? AND target_epoch < ? LIMIT 1`
+)
+
 func (t *sqliteTx) attestationFacts(ctx context.Context, qs []attQuery) ([]attFacts, error) {
+	rows, err := t.query(ctx, sqliteAttFacts, jsonArray(len(qs), func(b []byte, i int) []byte {
+		b = append(b, '[')
+		b = strconv.AppendInt(b, qs[i].validatorID, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(qs[i].source), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(qs[i].target), 10)
+		return append(b, ']')
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("query attestations: %w", err)
+	}
+	defer rows.Close()
 	out := make([]attFacts, len(qs))
-	for i, q := range qs {
-		rows, err := t.query(ctx, `SELECT source_epoch, signing_root FROM attestations WHERE validator_id = ? AND target_epoch = ?`,
-			q.validatorID, int64(q.target))
-		if err != nil {
-			return nil, fmt.Errorf("query same-target attestations: %w", err)
+	var surrounding, surrounded []int
+	for rows.Next() {
+		var i int64
+		var kind int
+		var source sql.NullInt64
+		var root []byte
+		if err := rows.Scan(&i, &kind, &source, &root); err != nil {
+			return nil, fmt.Errorf("query attestations: %w", err)
 		}
-		if out[i].sameTarget, err = scanAttestations(rows, false, q.target); err != nil {
-			return nil, fmt.Errorf("query same-target attestations: %w", err)
+		if i < 0 || i >= int64(len(qs)) {
+			return nil, fmt.Errorf("query attestations: row for request %d of %d", i, len(qs))
 		}
-		// The primary key (validator_id, target_epoch, ...) bounds this scan to
-		// records with a later target: few, in normal operation.
-		rows, err = t.query(ctx, `SELECT source_epoch, target_epoch, signing_root FROM attestations
-			WHERE validator_id = ? AND target_epoch > ? AND source_epoch < ? LIMIT 1`,
-			q.validatorID, int64(q.target), int64(q.source))
-		if err != nil {
+		switch kind {
+		case 0:
+			out[i].sameTarget = append(out[i].sameTarget, SignedAttestation{
+				SourceEpoch: phase0.Epoch(source.Int64), TargetEpoch: qs[i].target, SigningRoot: rootFromBytes(root)})
+		case 1:
+			surrounding = append(surrounding, int(i))
+		case 2:
+			surrounded = append(surrounded, int(i))
+		default:
+			return nil, fmt.Errorf("query attestations: row of kind %d", kind)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query attestations: %w", err)
+	}
+	rows.Close()
+	for _, i := range surrounding {
+		q := qs[i]
+		if out[i].surrounding, err = t.witness(ctx, sqliteSurrounding, q.validatorID, int64(q.target), int64(q.source)); err != nil {
 			return nil, fmt.Errorf("query surrounding attestations: %w", err)
 		}
-		found, err := scanAttestations(rows, true, 0)
-		if err != nil {
-			return nil, fmt.Errorf("query surrounding attestations: %w", err)
-		}
-		if len(found) > 0 {
-			out[i].surrounding = &found[0]
-		}
-		// The source index bounds this scan to records with a later source.
-		rows, err = t.query(ctx, `SELECT source_epoch, target_epoch, signing_root FROM attestations INDEXED BY attestations_by_source
-			WHERE validator_id = ? AND source_epoch > ? AND target_epoch < ? LIMIT 1`,
-			q.validatorID, int64(q.source), int64(q.target))
-		if err != nil {
+	}
+	for _, i := range surrounded {
+		q := qs[i]
+		if out[i].surrounded, err = t.witness(ctx, sqliteSurrounded, q.validatorID, int64(q.source), int64(q.target)); err != nil {
 			return nil, fmt.Errorf("query surrounded attestations: %w", err)
-		}
-		if found, err = scanAttestations(rows, true, 0); err != nil {
-			return nil, fmt.Errorf("query surrounded attestations: %w", err)
-		}
-		if len(found) > 0 {
-			out[i].surrounded = &found[0]
 		}
 	}
 	return out, nil
+}
+
+// witness returns the record a surround query finds. The query runs in the
+// same transaction as the one that found it exists, so it finds one.
+func (t *sqliteTx) witness(ctx context.Context, q string, args ...any) (*SignedAttestation, error) {
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	found, err := scanAttestations(rows, true, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, errors.New("record vanished within the transaction")
+	}
+	return &found[0], nil
+}
+
+// jsonArray writes a JSON array of n elements. It is bound as text: SQLite
+// would read a blob as JSONB.
+func jsonArray(n int, elem func(b []byte, i int) []byte) string {
+	b := make([]byte, 0, 2+n*24)
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, i)
+	}
+	return string(append(b, ']'))
 }
 
 func (t *sqliteTx) blockFacts(ctx context.Context, qs []blockQuery) ([]blockFacts, error) {
@@ -357,8 +523,10 @@ func (t *sqliteTx) blockFacts(ctx context.Context, qs []blockQuery) ([]blockFact
 	return out, nil
 }
 
-// insertChunk is how many rows one multi-row INSERT carries: per-statement
-// overhead (cgo calls, database/sql bookkeeping) dominates bulk imports.
+// insertChunk is how many rows one multi-row INSERT carries at most:
+// per-statement overhead (cgo calls, database/sql bookkeeping) dominates bulk
+// imports. Smaller remainders go in power-of-two chunks, so that a batch of
+// any size needs few statements and few distinct (cached) statement texts.
 const insertChunk = 128
 
 func multiRowInsert(head, tuple string, n int) string {
@@ -368,10 +536,7 @@ func multiRowInsert(head, tuple string, n int) string {
 func (t *sqliteTx) insertAttestations(ctx context.Context, rows []attRow) error {
 	const head = `INSERT OR IGNORE INTO attestations (validator_id, target_epoch, source_epoch, signing_root) VALUES `
 	for len(rows) > 0 {
-		n := min(len(rows), insertChunk)
-		if n < insertChunk {
-			n = 1
-		}
+		n := chunkSize(len(rows))
 		args := make([]any, 0, 4*n)
 		for _, r := range rows[:n] {
 			args = append(args, r.validatorID, int64(r.att.TargetEpoch), int64(r.att.SourceEpoch), rootBytes(r.att.SigningRoot))
@@ -384,6 +549,15 @@ func (t *sqliteTx) insertAttestations(ctx context.Context, rows []attRow) error 
 	return nil
 }
 
+// chunkSize is the largest power of two at most n and insertChunk.
+func chunkSize(n int) int {
+	c := insertChunk
+	for c > n {
+		c /= 2
+	}
+	return c
+}
+
 func (t *sqliteTx) insertBlocks(ctx context.Context, rows []blockRow) error {
 	for _, r := range rows {
 		if _, err := t.exec(ctx, `INSERT OR IGNORE INTO blocks (validator_id, slot, signing_root) VALUES (?, ?, ?)`,
@@ -394,19 +568,40 @@ func (t *sqliteTx) insertBlocks(ctx context.Context, rows []blockRow) error {
 	return nil
 }
 
-func nullable[T ~uint64](p *T) any {
-	if p == nil {
-		return nil
-	}
-	return int64(*p)
-}
+// sqliteSaveWatermarks sets the watermarks of the validators a JSON array of
+// [id, block slot, attestation source, attestation target] lists (null for
+// none), in one statement: a new validator's first records all set them.
+const sqliteSaveWatermarks = `UPDATE validators SET block_slot_wm = w.value ->> 1, att_source_wm = w.value ->> 2, att_target_wm = w.value ->> 3
+	FROM json_each(?1) AS w WHERE validators.id = w.value ->> 0`
 
 func (t *sqliteTx) saveWatermarks(ctx context.Context, vs []*validatorState) error {
-	for _, v := range vs {
-		if _, err := t.exec(ctx, `UPDATE validators SET block_slot_wm = ?, att_source_wm = ?, att_target_wm = ? WHERE id = ?`,
-			nullable(v.wm.BlockSlot), nullable(v.wm.AttestationSource), nullable(v.wm.AttestationTarget), v.id); err != nil {
-			return fmt.Errorf("save watermarks of %s: %w", shortKey(v.pubkey), err)
+	if len(vs) == 0 {
+		return nil
+	}
+	appendNullable := func(b []byte, v *int64) []byte {
+		if v == nil {
+			return append(b, "null"...)
 		}
+		return strconv.AppendInt(b, *v, 10)
+	}
+	res, err := t.exec(ctx, sqliteSaveWatermarks, jsonArray(len(vs), func(b []byte, i int) []byte {
+		v := vs[i]
+		b = append(b, '[')
+		b = strconv.AppendInt(b, v.id, 10)
+		for _, wm := range []*int64{nullableInt(v.wm.BlockSlot), nullableInt(v.wm.AttestationSource), nullableInt(v.wm.AttestationTarget)} {
+			b = appendNullable(append(b, ','), wm)
+		}
+		return append(b, ']')
+	}))
+	if err != nil {
+		return fmt.Errorf("save watermarks of %d validators: %w", len(vs), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("save watermarks of %d validators: %w", len(vs), err)
+	}
+	if n != int64(len(vs)) {
+		return fmt.Errorf("save watermarks: updated %d of %d validators", n, len(vs))
 	}
 	return nil
 }
@@ -524,6 +719,7 @@ func (t *sqliteTx) commit(context.Context) error {
 	if err := t.tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	t.b.cacheIDs(t.newIDs)
 	return nil
 }
 
