@@ -94,6 +94,20 @@ func (b beaconAPI) validators(ctx context.Context, state string) (map[string]uin
 	return byKey, byIndex
 }
 
+// balances returns every validator's balance at slot's state.
+func (b beaconAPI) balances(ctx context.Context, slot uint64) map[uint64]uint64 {
+	b.t.Helper()
+	type balance struct {
+		Index   string `json:"index"`
+		Balance string `json:"balance"`
+	}
+	out := map[uint64]uint64{}
+	for _, v := range get[[]balance](ctx, b, fmt.Sprintf("/eth/v1/beacon/states/%d/validator_balances", slot)) {
+		out[mustUint(b.t, v.Index)] = mustUint(b.t, v.Balance)
+	}
+	return out
+}
+
 // attestationReward is what one validator's attestation for an epoch earned.
 type attestationReward struct {
 	// Target is set when an attestation with the correct target was included

@@ -166,7 +166,7 @@ func TestDevnet(t *testing.T) {
 	// Run until the node serves rewards for the last checked epoch.
 	sleepUntil(ctx, t, d, slotStart(d, lastCheckedEpoch+2, 1))
 	require.True(t, vc.running(), "vigil exited early: %v\n%s", vc.err, tail(logs[1], 30))
-	checkMonitor(ctx, t, monitorCheck{
+	view := checkMonitor(ctx, t, monitorCheck{
 		addr: metricsAddr, vigil: vigil, node: node1, stoppedNode: d.BeaconURLs[0], liveNode: d.BeaconURLs[1],
 		indices: indices, pubkeyOf: pubkeyOf,
 	})
@@ -246,6 +246,7 @@ func TestDevnet(t *testing.T) {
 	lastSlot := uint64((lastCheckedEpoch+1)*slotsPerEpoch - 1)
 	committees := map[uint64]map[[2]uint64][]uint64{}
 	var proposals, emptySlots, syncSet, syncTotal, checkedAttestations int
+	firstIncluded := map[[2]uint64]uint64{} // (validator, attestation slot) → first block slot
 	for slot := uint64(1); slot <= lastSlot; slot++ {
 		blk, root, ok := node1.block(ctx, slot)
 		if !ok {
@@ -284,9 +285,18 @@ func TestDevnet(t *testing.T) {
 				require.Equal(t, want, prot.att[pk][uint64(a.Data.Target.Epoch)],
 					"slashing database record of validator %d's attestation for target %d, included at slot %d", committee[pos], a.Data.Target.Epoch, slot)
 				checkedAttestations++
+				key := [2]uint64{committee[pos], uint64(a.Data.Slot)}
+				if first, seen := firstIncluded[key]; !seen || slot < first {
+					firstIncluded[key] = slot
+				}
 			}
 		}
 	}
+	if committees[view.epoch] == nil {
+		committees[view.epoch] = node1.committees(ctx, view.epoch)
+	}
+	view.checkInclusionDelays(t, committees[view.epoch], firstIncluded, indices, pubkeyOf)
+
 	// Every attestation the rewards credited must be in the database too.
 	for epoch, got := range creditedBy {
 		for i, r := range got {

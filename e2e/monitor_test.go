@@ -209,7 +209,7 @@ type monitorCheck struct {
 // checkMonitor is issue 5's devnet check: health and readiness, the
 // operational metrics, and the per-validator performance vigil reports
 // against the beacon node's own rewards, then `vigil status`.
-func checkMonitor(ctx context.Context, t *testing.T, c monitorCheck) {
+func checkMonitor(ctx context.Context, t *testing.T, c monitorCheck) monitorView {
 	t.Helper()
 	checkHealth(ctx, t, c.addr)
 	m := scrape(ctx, t, c.addr)
@@ -269,6 +269,20 @@ func checkMonitor(ctx context.Context, t *testing.T, c monitorCheck) {
 	t.Logf("monitor: performance epoch %d, %d of %d attestations included; readyz ready; %d beacon node errors counted",
 		epoch, included, len(c.indices), int(m.sum("vigil_beacon_node_errors_total")))
 
+	// Balances: the state at the first slot of E+1, and the change since E's.
+	end, start := c.node.balances(ctx, (epoch+1)*slotsPerEpoch), c.node.balances(ctx, epoch*slotsPerEpoch)
+	var sum, change float64
+	for _, i := range c.indices {
+		labels := labelIndex(i, c.pubkeyOf[i])
+		require.Equal(t, float64(end[i]), m.value(t, "vigil_validator_balance_gwei", labels), "balance of validator %d after epoch %d", i, epoch)
+		d := float64(int64(end[i]) - int64(start[i]))
+		require.Equal(t, d, m.value(t, "vigil_validator_balance_change_gwei", labels), "balance change of validator %d in epoch %d", i, epoch)
+		sum += float64(end[i])
+		change += d
+	}
+	require.Equal(t, sum, m.sum("vigil_validators_balance_gwei"))
+	require.Equal(t, change, m.sum("vigil_validators_balance_change_gwei"))
+
 	// vigil status, through the running instance.
 	out := c.vigil.run(t, "status", "--instance", "http://"+c.addr, "--format", "json")
 	rows := parseStatus(t, out)
@@ -279,6 +293,44 @@ func checkMonitor(ctx context.Context, t *testing.T, c monitorCheck) {
 		seen[r.Index] = true
 	}
 	require.Len(t, seen, len(c.indices))
+	return monitorView{metrics: m, epoch: epoch}
+}
+
+// monitorView is what checkMonitor scraped, for checks that need the
+// chain's blocks first.
+type monitorView struct {
+	metrics metrics
+	epoch   uint64
+}
+
+// checkInclusionDelays compares vigil's inclusion delay for each validator
+// in the performance epoch with the earliest block that carried its vote.
+func (v monitorView) checkInclusionDelays(t *testing.T, committees map[[2]uint64][]uint64, firstIncluded map[[2]uint64]uint64,
+	indices []uint64, pubkeyOf map[uint64]string,
+) {
+	t.Helper()
+	dutySlot := map[uint64]uint64{}
+	for key, members := range committees {
+		for _, i := range members {
+			dutySlot[i] = key[0]
+		}
+	}
+	compared := 0
+	for _, i := range indices {
+		slot, ok := dutySlot[i]
+		if !ok {
+			continue
+		}
+		incl, ok := firstIncluded[[2]uint64{i, slot}]
+		if !ok {
+			continue
+		}
+		got := v.metrics.value(t, "vigil_validator_attestation_inclusion_delay_slots", labelIndex(i, pubkeyOf[i]))
+		require.Equal(t, float64(incl-slot), got, "inclusion delay of validator %d's attestation at slot %d", i, slot)
+		compared++
+	}
+	require.Positive(t, compared)
+	t.Logf("monitor: inclusion delays of %d attestations in epoch %d match the blocks", compared, v.epoch)
 }
 
 func b2f(b bool) float64 {
