@@ -254,6 +254,38 @@ func (s *suite) testBatches(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, vs)
 	})
+	t.Run("refusals in a mixed batch name the recorded witness", func(t *testing.T) {
+		db, _ := s.open(t)
+		_, err := db.CheckAndRecordAttestations(ctx, []slashprotect.AttestationRequest{
+			Att(PK(1), 0, 1, 1), Att(PK(1), 1, 6, 2), Att(PK(2), 0, 1, 3), Att(PK(2), 2, 3, 4), Att(PK(4), 1, 2, 5),
+		})
+		require.NoError(t, err)
+		batch := []slashprotect.AttestationRequest{
+			Att(PK(3), 0, 1, 6), // new validator
+			Att(PK(1), 2, 5, 7), // surrounded by (1, 6)
+			Att(PK(2), 1, 4, 8), // surrounds (2, 3)
+			Att(PK(4), 1, 2, 9), // double vote with (1, 2)
+			Att(PK(4), 2, 3, 10),
+		}
+		vs, err := db.CheckAndRecordAttestations(ctx, batch)
+		require.NoError(t, err)
+		want := []struct {
+			rule    error
+			witness *slashprotect.SignedAttestation
+		}{
+			{nil, nil},
+			{slashprotect.ErrSurroundedVote, signed(1, 6, 2)},
+			{slashprotect.ErrSurroundVote, signed(2, 3, 4)},
+			{slashprotect.ErrDoubleVote, signed(1, 2, 5)},
+			{nil, nil},
+		}
+		for i, w := range want {
+			checkVerdict(t, fmt.Sprintf("request %d", i), vs[i], w.rule, false)
+			if w.rule != nil {
+				require.Equal(t, w.witness, vs[i].Refusal.Attestation, "request %d", i)
+			}
+		}
+	})
 	t.Run("refusal names the conflicting record", func(t *testing.T) {
 		db, _ := s.open(t)
 		CheckSteps(t, db, []Step{A(Att(PK(1), 1, 2, 1), nil)})
@@ -266,6 +298,34 @@ func (s *suite) testBatches(t *testing.T) {
 		require.Equal(t, Root(1), *r.Attestation.SigningRoot)
 		require.Contains(t, r.Error(), "double vote")
 	})
+}
+
+func signed(source, target uint64, root int) *slashprotect.SignedAttestation {
+	r := Root(root)
+	return &slashprotect.SignedAttestation{SourceEpoch: phase0.Epoch(source), TargetEpoch: phase0.Epoch(target), SigningRoot: &r}
+}
+
+// requireWitness checks that a double or surround refusal names a record
+// that really conflicts with the request under the rule it names.
+func requireWitness(t *testing.T, req slashprotect.AttestationRequest, v slashprotect.Verdict) {
+	t.Helper()
+	var r *slashprotect.Refusal
+	if !errors.As(v.Err(), &r) {
+		return
+	}
+	rec := r.Attestation
+	switch {
+	case errors.Is(r, slashprotect.ErrDoubleVote):
+		require.NotNil(t, rec, "%v", r)
+		require.Equal(t, req.TargetEpoch, rec.TargetEpoch, "%v", r)
+		require.False(t, rec.SigningRoot != nil && *rec.SigningRoot == req.SigningRoot, "%v", r)
+	case errors.Is(r, slashprotect.ErrSurroundedVote):
+		require.NotNil(t, rec, "%v", r)
+		require.True(t, rec.SourceEpoch < req.SourceEpoch && req.TargetEpoch < rec.TargetEpoch, "%v", r)
+	case errors.Is(r, slashprotect.ErrSurroundVote):
+		require.NotNil(t, rec, "%v", r)
+		require.True(t, req.SourceEpoch < rec.SourceEpoch && rec.TargetEpoch < req.TargetEpoch, "%v", r)
+	}
 }
 
 func (s *suite) testNetwork(t *testing.T) {
@@ -432,6 +492,7 @@ func (s *suite) testProperty(t *testing.T) {
 				for i, req := range batch {
 					want := model.Attest(req)
 					require.True(t, want.Matches(vs[i]), "attestation %+v: model %+v, database %+v %v", req, want, vs[i], vs[i].Err())
+					requireWitness(t, req, vs[i])
 				}
 				sent += len(batch)
 			}

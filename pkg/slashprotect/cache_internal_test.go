@@ -1,0 +1,113 @@
+package slashprotect
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/stretchr/testify/require"
+	"github.com/vigil-eth/vigil/internal/testharness"
+)
+
+// The backends remember which validator rows exist (SQLite: their ids), so
+// that a batch of known keys skips registering them. These tests check that
+// the memory never outlives the truth: nothing enters it from a transaction
+// that did not commit, and a wrong entry fails one batch (nothing is signed)
+// and is then forgotten.
+
+func cacheTestKey(n byte) phase0.BLSPubKey {
+	var pk phase0.BLSPubKey
+	pk[0], pk[1], pk[47] = 0xc0, n, n
+	return pk
+}
+
+func cacheTestAtt(pk phase0.BLSPubKey, source, target phase0.Epoch, root byte) AttestationRequest {
+	return AttestationRequest{Pubkey: pk, SourceEpoch: source, TargetEpoch: target, SigningRoot: phase0.Root{0x5a, root}}
+}
+
+// forgetOne makes the backend's memory wrong about pk: SQLite maps it to
+// other's id, PostgreSQL believes it registered although no row exists.
+func forgetOne(t *testing.T, db *DB, pk, other phase0.BLSPubKey) {
+	switch b := db.b.(type) {
+	case *sqliteBackend:
+		b.idsMu.Lock()
+		defer b.idsMu.Unlock()
+		id, ok := b.ids[other]
+		require.True(t, ok, "id of the other key is cached")
+		b.ids[pk] = id
+	case *pgBackend:
+		b.setRegistered([]phase0.BLSPubKey{pk})
+	default:
+		t.Fatalf("unknown backend %T", db.b)
+	}
+}
+
+func TestValidatorMemory(t *testing.T) {
+	backends := []struct {
+		name string
+		url  func(testing.TB) string
+	}{
+		{"sqlite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "slashing.db") }},
+		{"postgres", testharness.Postgres},
+	}
+	ctx := context.Background()
+	open := func(t *testing.T, url string) *DB {
+		db, err := Open(ctx, url, WithGenesisValidatorsRoot(phase0.Root{0xee}))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	requireOnly := func(t *testing.T, db *DB, pk phase0.BLSPubKey, want ...SignedAttestation) {
+		t.Helper()
+		h, err := db.History(ctx, pk, 0)
+		require.NoError(t, err)
+		require.Equal(t, want, h.Attestations)
+	}
+	recorded := func(req AttestationRequest) SignedAttestation {
+		return SignedAttestation{SourceEpoch: req.SourceEpoch, TargetEpoch: req.TargetEpoch, SigningRoot: &req.SigningRoot}
+	}
+
+	for _, be := range backends {
+		t.Run(be.name+"/rolled back registration is not remembered", func(t *testing.T) {
+			db := open(t, be.url(t))
+			a, b := cacheTestKey(1), cacheTestKey(2)
+			// Register a in a transaction that rolls back; b then takes the row
+			// (and, in SQLite, the id) a would have had.
+			tx, err := db.b.begin(ctx, modeCheck)
+			require.NoError(t, err)
+			_, err = tx.lockValidators(ctx, []phase0.BLSPubKey{a})
+			require.NoError(t, err)
+			tx.rollback()
+			reqB := cacheTestAtt(b, 1, 2, 1)
+			vs, err := db.CheckAndRecordAttestations(ctx, []AttestationRequest{reqB})
+			require.NoError(t, err)
+			require.True(t, vs[0].Allowed)
+			reqA := cacheTestAtt(a, 1, 2, 2)
+			vs, err = db.CheckAndRecordAttestations(ctx, []AttestationRequest{reqA})
+			require.NoError(t, err)
+			require.True(t, vs[0].Allowed, "a's vote is checked against a's own history: %v", vs[0].Err())
+			requireOnly(t, db, a, recorded(reqA))
+			requireOnly(t, db, b, recorded(reqB))
+		})
+
+		t.Run(be.name+"/wrong memory fails one batch and is forgotten", func(t *testing.T) {
+			db := open(t, be.url(t))
+			a, b := cacheTestKey(1), cacheTestKey(2)
+			reqB := cacheTestAtt(b, 1, 2, 1)
+			_, err := db.CheckAndRecordAttestations(ctx, []AttestationRequest{reqB})
+			require.NoError(t, err)
+			forgetOne(t, db, a, b)
+			// Same target, other root: if a were decided on b's history this
+			// would be a double vote; if recorded under b's id, b would gain it.
+			reqA := cacheTestAtt(a, 1, 2, 2)
+			_, err = db.CheckAndRecordAttestations(ctx, []AttestationRequest{reqA, cacheTestAtt(b, 2, 3, 3)})
+			require.Error(t, err, "nothing may be decided on a wrong row")
+			vs, err := db.CheckAndRecordAttestations(ctx, []AttestationRequest{reqA})
+			require.NoError(t, err)
+			require.True(t, vs[0].Allowed, "%v", vs[0].Err())
+			requireOnly(t, db, a, recorded(reqA))
+			requireOnly(t, db, b, recorded(reqB))
+		})
+	}
+}
