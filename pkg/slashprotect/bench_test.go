@@ -48,6 +48,12 @@ func benchSlotBatch(b *testing.B, url string) {
 	for range 64 {
 		batch()
 	}
+	measureBatches(b, batch)
+}
+
+// measureBatches runs batch b.N times and reports the p50 and p99 latency and
+// the CPU time per batch.
+func measureBatches(b *testing.B, batch func()) {
 	durations := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	cpu0 := processCPU(b)
@@ -80,6 +86,48 @@ func processCPU(b *testing.B) time.Duration {
 func BenchmarkSlotBatch313(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) { benchSlotBatch(b, sqliteURL(b)) })
 	b.Run("postgres", func(b *testing.B) { benchSlotBatch(b, testharness.Postgres(b)) })
+}
+
+// deepHistory is how many epochs of attestations each validator of
+// BenchmarkSlotBatch313Deep has recorded: a long-running validator's history
+// within a typical prune horizon.
+const deepHistory = 1024
+
+// benchDeepBatch measures a slot batch of validators with a long history
+// (imported), so that any query scanning a validator's history shows: each
+// iteration is the next epoch for the same 313 validators.
+func benchDeepBatch(b *testing.B, url string) {
+	ctx := context.Background()
+	file := writeLargeInterchange(b, slotBatch, deepHistory, 0)
+	db, err := slashprotect.Open(ctx, url)
+	require.NoError(b, err)
+	defer db.Close()
+	f, err := os.Open(file)
+	require.NoError(b, err)
+	net := slashprotecttest.Network
+	_, err = db.Import(ctx, f, slashprotect.ImportOptions{GenesisValidatorsRoot: &net})
+	require.NoError(b, err)
+	require.NoError(b, f.Close())
+	epoch := uint64(deepHistory + 1)
+	batch := func() {
+		reqs := make([]slashprotect.AttestationRequest, slotBatch)
+		for j := range reqs {
+			reqs[j] = slashprotecttest.Att(slashprotecttest.PK(j), epoch-1, epoch, int(epoch)*slotBatch+j)
+		}
+		vs, err := db.CheckAndRecordAttestations(ctx, reqs)
+		require.NoError(b, err)
+		require.True(b, vs[0].Allowed, "%v", vs[0].Err())
+		epoch++
+	}
+	for range 8 {
+		batch()
+	}
+	measureBatches(b, batch)
+}
+
+func BenchmarkSlotBatch313Deep(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchDeepBatch(b, sqliteURL(b)) })
+	b.Run("postgres", func(b *testing.B) { benchDeepBatch(b, testharness.Postgres(b)) })
 }
 
 // writeLargeInterchange streams a complete interchange file of n validators,

@@ -3,6 +3,8 @@ package slashprotect
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
@@ -108,6 +110,60 @@ func TestValidatorMemory(t *testing.T) {
 			require.True(t, vs[0].Allowed, "%v", vs[0].Err())
 			requireOnly(t, db, a, recorded(reqA))
 			requireOnly(t, db, b, recorded(reqB))
+		})
+	}
+}
+
+// TestSQLiteQueryPlans pins the indexes the check queries use: each must
+// seek, never scan a validator's whole history (bundled SQLite's planner).
+func TestSQLiteQueryPlans(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "slashing.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	sdb := db.b.(*sqliteBackend).db
+	cases := []struct {
+		name  string
+		query string
+		args  []any
+		want  []string
+	}{
+		{"facts", sqliteAttFacts, []any{"[[1,2,3]]"}, []string{
+			"USING PRIMARY KEY (validator_id=? AND target_epoch=?)",
+			"USING PRIMARY KEY (validator_id=? AND target_epoch>?)",
+			"USING COVERING INDEX attestations_by_source (validator_id=? AND source_epoch>?)",
+		}},
+		{"surrounding witness", sqliteSurrounding, []any{1, 3, 2}, []string{
+			"USING PRIMARY KEY (validator_id=? AND target_epoch>?)",
+		}},
+		{"surrounded witness", sqliteSurrounded, []any{1, 2, 3}, []string{
+			"USING COVERING INDEX attestations_by_source (validator_id=? AND source_epoch>?)",
+		}},
+		{"validators", sqliteReadValidators, []any{"[1,2]"}, []string{
+			"USING INTEGER PRIMARY KEY (rowid=?)",
+		}},
+		{"watermarks", sqliteSaveWatermarks, []any{"[[1,null,2,3]]"}, []string{
+			"USING INTEGER PRIMARY KEY (rowid=?)",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rows, err := sdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
+			require.NoError(t, err)
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+				plan = append(plan, detail)
+				require.NotRegexp(t, `^SCAN (a|v|attestations|validators)\b`, detail, "full scan")
+			}
+			require.NoError(t, rows.Err())
+			for _, w := range c.want {
+				require.True(t, slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, w) }),
+					"no step %q in plan %q", w, plan)
+			}
 		})
 	}
 }

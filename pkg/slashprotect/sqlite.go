@@ -389,14 +389,16 @@ func scanAttestations(rows *sql.Rows, withTarget bool, target phase0.Epoch) ([]S
 // id, source, target]; i is a request's 0-based position. The primary key
 // bounds the surrounding scan to records with a later target, the source
 // index the surrounded scan to records with a later source: few, in normal
-// operation.
+// operation. The unary + keeps the planner off the source index for the
+// surrounding scan, where "source_epoch <" would cover the whole history
+// (TestSQLiteQueryPlans).
 const sqliteAttFacts = `WITH q (i, vid, src, tgt) AS MATERIALIZED (
 		SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))
 	SELECT q.i, 0, a.source_epoch, a.signing_root FROM q
 		JOIN attestations AS a ON a.validator_id = q.vid AND a.target_epoch = q.tgt
 	UNION ALL
 	SELECT q.i, 1, NULL, NULL FROM q WHERE EXISTS (SELECT 1 FROM attestations
-		WHERE validator_id = q.vid AND target_epoch > q.tgt AND source_epoch < q.src)
+		WHERE validator_id = q.vid AND target_epoch > q.tgt AND +source_epoch < q.src)
 	UNION ALL
 	SELECT q.i, 2, NULL, NULL FROM q WHERE EXISTS (SELECT 1 FROM attestations INDEXED BY attestations_by_source
 		WHERE validator_id = q.vid AND source_epoch > q.src AND target_epoch < q.tgt)`
@@ -405,7 +407,7 @@ const sqliteAttFacts = `WITH q (i, vid, src, tgt) AS MATERIALIZED (
 // sqliteAttFacts found surrounded or surrounding: rare, so one query each.
 const (
 	sqliteSurrounding = `SELECT source_epoch, target_epoch, signing_root FROM attestations
-		WHERE validator_id = ? AND target_epoch > ? AND source_epoch < ? LIMIT 1`
+		WHERE validator_id = ? AND target_epoch > ? AND +source_epoch < ? LIMIT 1`
 	sqliteSurrounded = `SELECT source_epoch, target_epoch, signing_root FROM attestations INDEXED BY attestations_by_source
 		WHERE validator_id = ? AND source_epoch > ? AND target_epoch < ? LIMIT 1`
 )
