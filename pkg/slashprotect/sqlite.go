@@ -191,8 +191,8 @@ type sqliteTx struct {
 	done   bool
 }
 
-// stmt prepares q once per transaction; batches run the same few queries
-// hundreds of times.
+// stmt prepares q once per transaction; the driver's statement cache makes
+// that a lookup after the first transaction.
 func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if s, ok := t.stmts[q]; ok {
 		return s, nil
