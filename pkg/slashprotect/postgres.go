@@ -354,14 +354,18 @@ func (t *pgTx) listValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) (
 
 // pgAttFacts finds, in one statement for the whole batch, every record at
 // each request's target and one witness for each surround direction (kind 0,
-// 1, 2). i is the request's 1-based position.
+// 1, 2). i is the request's 1-based position. "source_epoch + 0" keeps the
+// planner off the source index for the surrounding witness, where
+// "source_epoch <" would scan the validator's whole history; the primary key
+// bounds it to records with a later target, as the source index bounds the
+// surrounded one to records with a later source (TestPostgresQueryPlan).
 const pgAttFacts = `SELECT q.i, f.kind, f.source_epoch, f.target_epoch, f.signing_root
 	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS q(vid, src, tgt, i),
 	LATERAL (
 		SELECT 0 AS kind, source_epoch, target_epoch, signing_root FROM attestations
 			WHERE validator_id = q.vid AND target_epoch = q.tgt
 		UNION ALL (SELECT 1, source_epoch, target_epoch, signing_root FROM attestations
-			WHERE validator_id = q.vid AND target_epoch > q.tgt AND source_epoch < q.src LIMIT 1)
+			WHERE validator_id = q.vid AND target_epoch > q.tgt AND source_epoch + 0 < q.src LIMIT 1)
 		UNION ALL (SELECT 2, source_epoch, target_epoch, signing_root FROM attestations
 			WHERE validator_id = q.vid AND source_epoch > q.src AND target_epoch < q.tgt LIMIT 1)
 	) AS f`

@@ -167,3 +167,47 @@ func TestSQLiteQueryPlans(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresQueryPlan pins the indexes of the batch facts query on a
+// database with a long history and fresh statistics: the surrounding witness
+// must seek the primary key by later target, not scan the validator's history
+// below the source through the source index.
+func TestPostgresQueryPlan(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, testharness.Postgres(t), WithGenesisValidatorsRoot(phase0.Root{0xee}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	pool := db.b.(*pgBackend).pool
+	for _, q := range []string{
+		`INSERT INTO validators (pubkey) SELECT decode(lpad(to_hex(g), 96, '0'), 'hex') FROM generate_series(1, 313) AS g`,
+		`INSERT INTO attestations SELECT v.id, e + 1, e, decode(lpad(to_hex(e), 64, '0'), 'hex') FROM validators AS v, generate_series(0, 1023) AS e`,
+		`ANALYZE`,
+	} {
+		_, err := pool.Exec(ctx, q)
+		require.NoError(t, err)
+	}
+	ids, sources, targets := make([]int64, 313), make([]int64, 313), make([]int64, 313)
+	for i := range ids {
+		ids[i], sources[i], targets[i] = int64(i+1), 1024, 1025
+	}
+	rows, err := pool.Query(ctx, "EXPLAIN "+pgAttFacts, ids, sources, targets)
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		require.NoError(t, rows.Scan(&line))
+		plan = append(plan, strings.TrimSpace(line))
+	}
+	require.NoError(t, rows.Err())
+	for _, want := range []string{
+		"Index Cond: ((validator_id = q.vid) AND (target_epoch = q.tgt))",
+		"Index Cond: ((validator_id = q.vid) AND (target_epoch > q.tgt))",
+		"Index Cond: ((validator_id = q.vid) AND (source_epoch > q.src) AND (target_epoch < q.tgt))",
+	} {
+		require.Contains(t, plan, want, "plan:\n%s", strings.Join(plan, "\n"))
+	}
+	for _, line := range plan {
+		require.NotContains(t, line, "(source_epoch < q.src)", "plan:\n%s", strings.Join(plan, "\n"))
+	}
+}
