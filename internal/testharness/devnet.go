@@ -1,10 +1,14 @@
 package testharness
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vigil-eth/vigil/internal/devnet"
 )
@@ -51,12 +55,15 @@ func StartDevnet(t testing.TB, cfg DevnetConfig) *Devnet {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(devnetLogWriter{t}, nil))
 	}
+	unlock := lockDevnet(t)
 	d, err := devnet.Start(t.Context(), cfg)
 	if err != nil {
+		unlock()
 		t.Fatalf("start devnet in %s: %v", cfg.Dir, err)
 	}
 	t.Cleanup(func() {
 		d.Stop()
+		unlock()
 		if t.Failed() {
 			for _, p := range d.Processes() {
 				t.Logf("---- last %d lines of %s (%s) ----\n%s", devnetTailLines, p.Name, p.LogFile, p.Tail(devnetTailLines))
@@ -64,6 +71,33 @@ func StartDevnet(t testing.TB, cfg DevnetConfig) *Devnet {
 		}
 	})
 	return d
+}
+
+// lockDevnet waits until no other test process runs a devnet. go test runs
+// packages in parallel, and two or three chains with their validator clients
+// on two cores miss slots and stall, which makes every devnet test flaky; one
+// at a time, each keeps its 3 s slots. The lock is an flock on a file in the
+// temporary directory, released by the kernel if the process dies.
+func lockDevnet(t testing.TB) (unlock func()) {
+	t.Helper()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("vigil-devnet-%d.lock", os.Getuid()))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("open the devnet lock %s: %v", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		start := time.Now()
+		t.Logf("waiting for another test's devnet to stop (lock %s)", path)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			t.Fatalf("lock %s: %v", path, err)
+		}
+		t.Logf("devnet lock acquired after %s", time.Since(start).Round(time.Second))
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
 }
 
 // devnetKeepEnv names a directory under which devnet tests keep their data
