@@ -142,6 +142,21 @@ func (e *env) waitTimer(t time.Time) {
 	require.True(e.t, e.clock.WaitForTimer(ctx, t), "service never waited for %s", t.Sub(genesis))
 }
 
+// waitKnown waits until the first slot's refresh has resolved every key, so
+// that a clock jump that follows cannot race it: the epoch a key is first seen
+// in decides which epochs doppelganger protection watches.
+func (e *env) waitKnown() {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		for _, v := range e.svc.Validators() {
+			if !v.Known {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 2*time.Millisecond, "keys resolved by the first slot")
+}
+
 // waitCalls waits until the node saw n calls of c.
 func (e *env) waitCalls(c dutiestest.Call, n int) []dutiestest.Record {
 	e.t.Helper()

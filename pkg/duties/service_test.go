@@ -89,6 +89,7 @@ func TestDoppelganger(t *testing.T) {
 		e := newEnv(t, envConfig{validators: 4, startSlot: start, opts: []duties.Option{duties.WithDoppelgangerEpochs(2)},
 			configure: func(n *dutiestest.Node) { n.Live[2] = true }})
 		e.run()
+		e.waitKnown()
 		e.clock.Set(e.at(40, 3, 4))
 		select {
 		case err := <-e.done:
@@ -104,6 +105,7 @@ func TestDoppelganger(t *testing.T) {
 	t.Run("quiet keys sign once the watched epochs are clear", func(t *testing.T) {
 		e := newEnv(t, envConfig{validators: 4, startSlot: start, opts: []duties.Option{duties.WithDoppelgangerEpochs(1)}})
 		e.run()
+		e.waitKnown()
 		// Epoch 5's duties (slot 40) pass unsigned while it is watched.
 		e.clock.Set(e.at(40, 1, 3))
 		e.waitTimer(e.at(40, 3, 4))
