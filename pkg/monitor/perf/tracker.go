@@ -93,6 +93,7 @@ func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
 		return
 	}
 	headEpoch, headOK := phase0.Epoch(0), false
+	var headFor map[phase0.ValidatorIndex]bool
 	for {
 		slot := t.spec.slotAt(t.clock.Now())
 		current := withIndex(vals())
@@ -100,9 +101,16 @@ func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
 		t.vals = current
 		t.mu.Unlock()
 
-		if epoch := t.spec.epochOf(slot); !headOK || epoch != headEpoch {
+		// Each epoch, and as soon as a validator appears that the last
+		// refresh did not cover (the client resolves its keys' indices only
+		// after it starts, and keys are added at run time).
+		if epoch := t.spec.epochOf(slot); !headOK || epoch != headEpoch || !covers(headFor, current) {
 			headOK = t.refreshHead(ctx, slot, current)
 			headEpoch = epoch
+			headFor = make(map[phase0.ValidatorIndex]bool, len(current))
+			for _, v := range current {
+				headFor[v.Index] = true
+			}
 		}
 		t.evaluate(ctx, slot, current)
 
@@ -113,6 +121,16 @@ func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
 			return
 		}
 	}
+}
+
+// covers reports whether every validator in vals is in set.
+func covers(set map[phase0.ValidatorIndex]bool, vals []Validator) bool {
+	for _, v := range vals {
+		if !set[v.Index] {
+			return false
+		}
+	}
+	return true
 }
 
 // withIndex drops duplicates; the caller passes only validators with an index.

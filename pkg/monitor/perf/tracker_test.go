@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -315,4 +316,37 @@ func TestTrackerHandlerEffectiveness(t *testing.T) {
 	require.NotNil(t, v0.EffectivenessPercent)
 	require.InDelta(t, 100, *v0.EffectivenessPercent, 1e-9)
 	require.Equal(t, 1, v0.EffectivenessEpochs)
+}
+
+// TestTrackerStatusForValidatorsAddedLater checks that validators the client
+// resolves after the tracker started (indices come from the beacon node once
+// the duties run, and keys are added at run time) get their state and next
+// duties within a slot, not an epoch later.
+func TestTrackerStatusForValidatorsAddedLater(t *testing.T) {
+	chain := multiChain(2, true)
+	clock := slotclocktest.NewFake(testSpec.GenesisTime.Add(41*testSpec.SlotDuration + testSpec.SlotDuration/2))
+	tr := perf.NewTracker(chain, testSpec, perf.WithClock(clock))
+	var mu sync.Mutex
+	var vals []perf.Validator
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.Run(ctx, func() []perf.Validator { mu.Lock(); defer mu.Unlock(); return vals })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	idle := func() {
+		require.Eventually(t, func() bool { return len(clock.Pending()) > 0 }, 5*time.Second, time.Millisecond)
+	}
+	idle()
+	require.Empty(t, tr.Status(8).Validators)
+
+	mu.Lock()
+	vals = validators(2)
+	mu.Unlock()
+	step(clock, idle) // still epoch 5
+	st := tr.Status(8)
+	require.Len(t, st.Validators, 2)
+	require.Equal(t, "active_ongoing", st.Validators[1].Status)
+	require.NotNil(t, st.Validators[1].NextDuties.AttestationSlot)
 }
