@@ -220,6 +220,8 @@ func TestDevnet(t *testing.T) {
 		p := float64(n) / float64(len(indices))
 		t.Logf("epoch %d: %d/%d of vigil's validators credited with the target (%.1f%%), %d timely source, %d correct head; not credited: %v",
 			epoch, n, len(indices), 100*p, source, head, absent)
+		// The restart epoch is exempt: the two keys held back until the
+		// SIGHUP miss their duty there when it falls before they are back.
 		if epoch != restartEpoch {
 			require.GreaterOrEqual(t, p, minParticipation, "participation in epoch %d", epoch)
 		}
