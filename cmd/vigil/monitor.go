@@ -113,7 +113,7 @@ func newRunMonitor(cfg monitorConfig, log *slog.Logger, origins *keyOrigins) (*r
 		Nodes:         m.nodes,
 		VaultTokenTTL: m.vaultTTL,
 		Slot:          m.slot,
-		SlashingDBUp:  func() bool { _, err := m.checkDB(context.Background()); return err == nil },
+		SlashingDBUp:  m.dbUp,
 		Ready:         func() bool { return m.health.Ready(context.Background()).Ready() },
 	}))
 	if cfg.address == "" {
@@ -225,6 +225,18 @@ func (m *runMonitor) checkDB(ctx context.Context) (string, error) {
 	}
 	return db.String(), nil
 }
+
+// dbUp is checkDB for the scrape, bounded like a readiness check so that a
+// hung database cannot hang Prometheus's scrape.
+func (m *runMonitor) dbUp() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), dbUpTimeout)
+	defer cancel()
+	_, err := m.checkDB(ctx)
+	return err == nil
+}
+
+// dbUpTimeout bounds the scrape-time database check.
+const dbUpTimeout = 2 * time.Second
 
 func (m *runMonitor) checkDoppelganger(context.Context) (string, error) {
 	_, _, _, d, _ := m.get()
