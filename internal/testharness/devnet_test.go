@@ -30,8 +30,7 @@ const finalityTimeout = 5 * time.Minute
 // validators on Prysm's own validator client, until the chain finalizes.
 func TestDevnetFinalizes(t *testing.T) {
 	skipDevnetIfShort(t)
-	d := StartDevnet(t, DevnetConfig{NumInteropValidators: 64})
-	StartPrysmValidator(t, d, PrysmValidatorConfig{Count: 64})
+	d := StartDevnetWithValidators(t, DevnetConfig{NumInteropValidators: 64}, PrysmValidatorConfig{Count: 64})
 	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
 	defer cancel()
 
@@ -59,11 +58,11 @@ func TestDevnetFinalizes(t *testing.T) {
 // stops the first node and checks the second carries on.
 func TestDevnetTwoBeaconNodes(t *testing.T) {
 	skipDevnetIfShort(t)
-	d := StartDevnet(t, DevnetConfig{NumInteropValidators: 64, BeaconNodes: 2})
+	d := StartDevnetWithValidators(t, DevnetConfig{NumInteropValidators: 64, BeaconNodes: 2},
+		PrysmValidatorConfig{BeaconNode: 0, StartIndex: 0, Count: 32},
+		PrysmValidatorConfig{BeaconNode: 1, StartIndex: 32, Count: 32, REST: true})
 	require.Len(t, d.BeaconURLs, 2)
 	require.NotEqual(t, d.BeaconURLs[0], d.BeaconURLs[1])
-	StartPrysmValidator(t, d, PrysmValidatorConfig{BeaconNode: 0, StartIndex: 0, Count: 32})
-	StartPrysmValidator(t, d, PrysmValidatorConfig{BeaconNode: 1, StartIndex: 32, Count: 32, REST: true})
 	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
 	defer cancel()
 

@@ -25,8 +25,8 @@ func TestDevnetPool(t *testing.T) {
 		t.Skip("devnet test skipped in -short mode")
 	}
 	const validators = 64
-	d := testharness.StartDevnet(t, testharness.DevnetConfig{NumInteropValidators: validators, BeaconNodes: 2})
-	testharness.StartPrysmValidator(t, d, testharness.PrysmValidatorConfig{BeaconNode: 1, Count: validators})
+	d := testharness.StartDevnetWithValidators(t, testharness.DevnetConfig{NumInteropValidators: validators, BeaconNodes: 2},
+		testharness.PrysmValidatorConfig{BeaconNode: 1, Count: validators})
 
 	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(3*time.Minute))
 	defer cancel()
