@@ -61,14 +61,33 @@ const genesisAttempts = 3
 const genesisSettleSlots = 4
 
 // StartDevnetWithValidators starts a devnet with Prysm validator clients
-// attached before genesis, and returns once the chain is genesisSettleSlots
-// slots old. Prysm v5.3.0's beacon-chain sometimes dies on the chain's first
-// blocks: the execution client refuses a forkchoiceUpdated naming the genesis
-// block's zero payload hash, and fork choice then dereferences the genesis
-// node's missing parent (prysm issue 14892, unfixed in v5.3.0). Such a start
-// is thrown away, loudly, and the chain started afresh, at most
-// genesisAttempts times; any other failure fails the test.
+// attached before genesis; see StartDevnetWith.
 func StartDevnetWithValidators(t testing.TB, cfg DevnetConfig, vals ...PrysmValidatorConfig) *Devnet {
+	t.Helper()
+	return StartDevnetWith(t, cfg, func(d *Devnet) (func(), error) {
+		for _, v := range vals {
+			if _, err := d.StartPrysmValidator(t.Context(), v); err != nil {
+				return nil, fmt.Errorf("start prysm validator: %w", err)
+			}
+		}
+		return func() {}, nil
+	})
+}
+
+// Attach starts the validator clients of a fresh devnet before its genesis.
+// The returned stop ends the clients the devnet does not own (its Prysm
+// validator clients stop with it), for a start that is thrown away.
+type Attach func(d *Devnet) (stop func(), err error)
+
+// StartDevnetWith starts a devnet, attaches its validator clients, and
+// returns once the chain is genesisSettleSlots slots old. Prysm v5.3.0's
+// beacon-chain sometimes dies on the chain's first blocks: the execution
+// client refuses a forkchoiceUpdated naming the genesis block's zero payload
+// hash, and fork choice then dereferences the genesis node's missing parent
+// (prysm issue 14892, unfixed in v5.3.0). Such a start is thrown away, loudly,
+// its clients stopped, and the chain started afresh in a new directory, at
+// most genesisAttempts times; any other failure fails the test.
+func StartDevnetWith(t testing.TB, cfg DevnetConfig, attach Attach) *Devnet {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		c := cfg
@@ -76,18 +95,17 @@ func StartDevnetWithValidators(t testing.TB, cfg DevnetConfig, vals ...PrysmVali
 			c.Dir = devnetDir(t)
 		}
 		d, release := startDevnet(t, c)
-		for _, v := range vals {
-			if _, err := d.StartPrysmValidator(t.Context(), v); err != nil {
-				keepDevnet(t, d, release)
-				t.Fatalf("start prysm validator: %v", err)
-			}
+		stop, err := attach(d)
+		if err != nil {
+			keepDevnet(t, d, release)
+			t.Fatalf("attach validator clients to the devnet: %v", err)
 		}
 		settled := d.GenesisTime.Add(time.Duration(genesisSettleSlots*devnet.SecondsPerSlot) * time.Second)
 		select {
 		case <-time.After(time.Until(settled)):
 		case <-t.Context().Done():
 		}
-		err := d.CheckRunning()
+		err = d.CheckRunning()
 		if err == nil || attempt == genesisAttempts || !crashedAtGenesis(d) {
 			keepDevnet(t, d, release)
 			if err != nil {
@@ -97,6 +115,7 @@ func StartDevnetWithValidators(t testing.TB, cfg DevnetConfig, vals ...PrysmVali
 		}
 		t.Logf("PRYSM CRASHED AT GENESIS (prysm issue 14892), starting the chain afresh (attempt %d of %d): %v",
 			attempt+1, genesisAttempts, err)
+		stop()
 		d.Stop()
 		release()
 	}
