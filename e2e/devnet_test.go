@@ -93,8 +93,37 @@ func TestDevnet(t *testing.T) {
 	keysDir := filepath.Join(work, "keys")
 	depositFile, vigilKeys := generateKeys(t, vigil, work, keysDir)
 
-	d := testharness.StartDevnet(t, testharness.DevnetConfig{
+	metricsAddr := freeLoopbackAddr(t)
+	logs := []string{filepath.Join(work, "vigil-1.log"), filepath.Join(work, "vigil-2.log")}
+	runArgs := func(d *testharness.Devnet) []string {
+		return []string{"validator", "run",
+			"--beacon-node", d.BeaconURLs[0], "--beacon-node", d.BeaconURLs[1],
+			"--key-store", "vault", "--key-store", "dir", "--keys-dir", keysDir,
+			"--fee-recipient", feeRecipient, "--graffiti", graffiti,
+			"--doppelganger-epochs", "0", "--key-poll-interval", "0",
+			"--metrics-address", metricsAddr,
+		}
+	}
+	var prysm *devnet.Process
+	var vc *vigilProcess
+	d := testharness.StartDevnetWith(t, testharness.DevnetConfig{
 		Binaries: bins, DepositDataFile: depositFile, GenesisDelay: genesisDelay, BeaconNodes: 2,
+	}, func(d *testharness.Devnet) (func(), error) {
+		// A chain started afresh has the same validators, so the same
+		// genesis validators root: what vigil signed on a thrown-away one
+		// must not stay in its database or its log.
+		freshStart(t, vigil.dataDir, logs[0])
+		var err error
+		// Node 1 outlives node 0, so Prysm's client attaches there.
+		if prysm, err = d.StartPrysmValidator(t.Context(), testharness.PrysmValidatorConfig{BeaconNode: 1, Count: prysmValidators}); err != nil {
+			return nil, err
+		}
+		vc = vigil.start(t, logs[0], runArgs(d)...)
+		ready, cancel := context.WithDeadline(t.Context(), d.GenesisTime)
+		defer cancel()
+		waitForLog(ready, t, vc, "duties starting before genesis (raise genesisDelay if it comes later)", func(l logLine) bool { return l.Msg == "Duties starting" })
+		t.Logf("vigil ready %s before genesis", time.Until(d.GenesisTime).Round(time.Second))
+		return vc.kill, nil
 	})
 	ctx, cancel := context.WithDeadline(t.Context(), d.EpochStart(lastCheckedEpoch+3))
 	defer cancel()
@@ -110,23 +139,6 @@ func TestDevnet(t *testing.T) {
 		pubkeyOf[i] = pk
 	}
 	slices.Sort(indices)
-	// Node 1 outlives node 0, so Prysm's client attaches there.
-	prysm := testharness.StartPrysmValidator(t, d, testharness.PrysmValidatorConfig{BeaconNode: 1, Count: prysmValidators})
-
-	metricsAddr := freeLoopbackAddr(t)
-	runArgs := []string{"validator", "run",
-		"--beacon-node", d.BeaconURLs[0], "--beacon-node", d.BeaconURLs[1],
-		"--key-store", "vault", "--key-store", "dir", "--keys-dir", keysDir,
-		"--fee-recipient", feeRecipient, "--graffiti", graffiti,
-		"--doppelganger-epochs", "0", "--key-poll-interval", "0",
-		"--metrics-address", metricsAddr,
-	}
-	logs := []string{filepath.Join(work, "vigil-1.log"), filepath.Join(work, "vigil-2.log")}
-	vc := vigil.start(t, logs[0], runArgs...)
-	waitForLog(ctx, t, vc, "duties starting", func(l logLine) bool { return l.Msg == "Duties starting" })
-	require.True(t, time.Now().Before(d.GenesisTime), "vigil must be ready before genesis (%s late); raise genesisDelay",
-		time.Since(d.GenesisTime))
-	t.Logf("vigil ready %s before genesis", time.Until(d.GenesisTime).Round(time.Second))
 
 	// Restart mid-epoch: SIGTERM must finish the slot and exit 0, and the new
 	// process must pick up where the old one stopped without double-signing.
@@ -139,7 +151,7 @@ func TestDevnet(t *testing.T) {
 	held := vigilKeys[numValidators-4 : numValidators-2]
 	heldDir := filepath.Join(work, "held-keys")
 	holdBackKeys(t, keysDir, heldDir, held)
-	vc = vigil.start(t, logs[1], runArgs...)
+	vc = vigil.start(t, logs[1], runArgs(d)...)
 	waitForLog(ctx, t, vc, "duties starting after restart", func(l logLine) bool { return l.Msg == "Duties starting" })
 	t.Logf("vigil restarted in slot %d (restart began at slot %d)", currentSlot(d), restartEpoch*slotsPerEpoch+restartSlotInEpoch)
 	restoreKeys(t, keysDir, heldDir, held)

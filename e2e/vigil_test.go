@@ -115,6 +115,23 @@ func (p *vigilProcess) stop(t *testing.T, timeout time.Duration) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
+// kill ends the process at once, for a run that is thrown away.
+func (p *vigilProcess) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// freshStart removes the slashing database in dataDir and the log file, so
+// that a run starts with nothing signed.
+func freshStart(t *testing.T, dataDir, logFile string) {
+	t.Helper()
+	dbs, err := filepath.Glob(filepath.Join(dataDir, "slashing.db*"))
+	require.NoError(t, err)
+	for _, f := range append(dbs, logFile) {
+		require.NoError(t, os.RemoveAll(f))
+	}
+}
+
 func (p *vigilProcess) running() bool {
 	select {
 	case <-p.done:
