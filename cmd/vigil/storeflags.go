@@ -53,7 +53,7 @@ const (
 // directory or Vault); the command's --store flag chooses between them.
 func keyStoreFlags() []cli.Flag {
 	return []cli.Flag{
-		stringFlag(flagKeysDir, "`DIR` of EIP-2335 keystores for --store dir (default <data-dir>/keys)", ""),
+		stringFlag(flagKeysDir, "`DIR` of EIP-2335 keystores of the dir key store (default <data-dir>/keys)", ""),
 		stringFlag(flagVaultAddress, "Vault `URL` (default $"+envVaultAddr+")", ""),
 		stringFlag(flagVaultTokenFile, "`FILE` (mode 0600) holding the Vault token, re-read when Vault rejects the token "+
 			"(a Vault Agent sink); otherwise the token comes from $"+envVigilVaultToken+" or $"+envVaultToken, ""),
