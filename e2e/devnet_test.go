@@ -93,7 +93,7 @@ func TestDevnet(t *testing.T) {
 	keysDir := filepath.Join(work, "keys")
 	depositFile, vigilKeys := generateKeys(t, vigil, work, keysDir)
 
-	metricsAddr := freeLoopbackAddr(t)
+	metricsAddr := testharness.LoopbackAddr(t)
 	logs := []string{filepath.Join(work, "vigil-1.log"), filepath.Join(work, "vigil-2.log")}
 	runArgs := func(d *testharness.Devnet) []string {
 		return []string{"validator", "run",

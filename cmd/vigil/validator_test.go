@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/testharness"
 	"github.com/vigil-eth/vigil/pkg/beacon/beacontest"
 	"github.com/vigil-eth/vigil/pkg/duties"
 	"github.com/vigil-eth/vigil/pkg/keystore"
@@ -472,7 +473,7 @@ func TestValidatorRunStopsCleanly(t *testing.T) {
 		isTTY:     func(any) bool { return false },
 	}
 	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "slashing.db")
-	metricsAddr := freeLoopbackAddr(t)
+	metricsAddr := testharness.LoopbackAddr(t)
 	var stderr syncBuffer
 	app := &cli.App{
 		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
@@ -585,7 +586,7 @@ func TestValidatorRunWaitsForBeaconNode(t *testing.T) {
 	withConfigFile(app)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	metricsAddr := freeLoopbackAddr(t)
+	metricsAddr := testharness.LoopbackAddr(t)
 	go func() {
 		done <- app.RunContext(ctx, []string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "data"),
 			"validator", "run", "--beacon-node", node.URL(), "--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e",
@@ -668,16 +669,6 @@ func findCommand(t *testing.T, parent *cli.Command, name string) *cli.Command {
 	}
 	t.Fatalf("%s has no subcommand %s", parent.Name, name)
 	return nil
-}
-
-// freeLoopbackAddr returns a loopback address whose port is free now.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
 }
 
 func httpGet(t *testing.T, url string) (int, string) {

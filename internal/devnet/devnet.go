@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-eth/vigil/internal/netport"
 )
 
 // DefaultGenesisDelay leaves time between Start and genesis for geth and the
@@ -115,6 +117,9 @@ type Devnet struct {
 	mu         sync.Mutex
 	validators []*Process
 	stopped    bool
+	// ports are the devnet's reserved loopback ports, held until Stop so
+	// that no other test process can be given them meanwhile.
+	ports []*netport.Reservation
 }
 
 // Start generates a genesis and starts every node, returning once each beacon
@@ -214,7 +219,7 @@ const (
 )
 
 func (d *Devnet) startNodes(ctx context.Context, n int, g *genesis) error {
-	ports, err := freePorts(n * portsPerNode)
+	ports, err := d.reservePorts(n * portsPerNode)
 	if err != nil {
 		return err
 	}
@@ -441,6 +446,30 @@ func (d *Devnet) Stop() {
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].Stop()
 	}
+	d.mu.Lock()
+	for _, r := range d.ports {
+		r.Release()
+	}
+	d.ports = nil
+	d.mu.Unlock()
+}
+
+// reservePorts reserves n loopback ports for the devnet's programs until
+// Stop (see internal/netport: outside the ephemeral range, locked across
+// processes, so a parallel test cannot bind one first).
+func (d *Devnet) reservePorts(n int) ([]int, error) {
+	r, err := netport.Reserve(n)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		r.Release()
+		return nil, errors.New("devnet stopped")
+	}
+	d.ports = append(d.ports, r)
+	return r.Ports(), nil
 }
 
 // Processes returns every process the devnet started, oldest first: the

@@ -99,17 +99,6 @@ func TestReadGenesisState(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestFreePorts(t *testing.T) {
-	ports, err := freePorts(20)
-	require.NoError(t, err)
-	seen := map[int]bool{}
-	for _, p := range ports {
-		require.False(t, seen[p], "port %d twice", p)
-		require.Positive(t, p)
-		seen[p] = true
-	}
-}
-
 func TestEmbeddedChainConfig(t *testing.T) {
 	cfg := string(chainConfigYAML)
 	for _, want := range []string{

@@ -40,7 +40,7 @@ func (d *Devnet) StartPrysmValidator(ctx context.Context, cfg PrysmValidatorConf
 	if err := checkExecutable(d.bins.Validator); err != nil {
 		return nil, fmt.Errorf("%w: %v; build it with %s", ErrBinariesNotFound, err, BuildCommand)
 	}
-	ports, err := freePorts(1)
+	ports, err := d.reservePorts(1)
 	if err != nil {
 		return nil, fmt.Errorf("start prysm validator: %w", err)
 	}

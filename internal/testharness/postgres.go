@@ -3,7 +3,6 @@ package testharness
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-eth/vigil/internal/netport"
 )
 
 // EnvPostgresURL names a PostgreSQL server to use instead of starting one; the
@@ -29,7 +30,9 @@ const envRequireIntegration = "VIGIL_REQUIRE_INTEGRATION"
 
 // pgCluster is the one cluster a test binary starts.
 type pgCluster struct {
-	dir     string
+	dir string
+	// port is reserved for the life of the cluster (see internal/netport).
+	ports   *netport.Reservation
 	bin     string
 	port    int
 	asUser  string
@@ -46,7 +49,7 @@ var (
 
 // Postgres returns the URL of a new, empty database on a PostgreSQL server
 // that lives until StopPostgres. The first call starts a private cluster on a
-// free loopback port (or uses VIGIL_TEST_POSTGRES_URL). Without PostgreSQL
+// reserved loopback port (or uses VIGIL_TEST_POSTGRES_URL). Without PostgreSQL
 // binaries the test is skipped, or failed when VIGIL_REQUIRE_INTEGRATION=1.
 func Postgres(t testing.TB) string {
 	t.Helper()
@@ -88,6 +91,7 @@ func StopPostgres() {
 	_ = cmd.Run()
 	_ = os.RemoveAll(c.dir)
 	c.dir = ""
+	c.ports.Release()
 }
 
 func findPostgresBin() string {
@@ -114,15 +118,6 @@ func (c *pgCluster) command(name string, args ...string) *exec.Cmd {
 		return exec.Command("runuser", append([]string{"-u", c.asUser, "--", name}, args...)...)
 	}
 	return exec.Command(name, args...)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func startPostgres() *pgCluster {
@@ -161,24 +156,22 @@ func startPostgres() *pgCluster {
 		c.err = fmt.Errorf("initdb: %v: %s", err, out)
 		return c
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		if c.port, err = freePort(); err != nil {
-			c.err = err
-			return c
-		}
-		opts := strings.Join([]string{
-			"-c listen_addresses=127.0.0.1", "-p " + strconv.Itoa(c.port), "-k " + dir,
-			"-c max_connections=200", "-c shared_buffers=128MB",
-		}, " ")
-		out, err := c.command(filepath.Join(c.bin, "pg_ctl"), "start", "-D", data, "-w", "-t", "60",
-			"-l", filepath.Join(dir, "server.log"), "-o", opts).CombinedOutput()
-		if err == nil {
-			c.baseURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
-			c.err = nil
-			return c
-		}
+	if c.ports, err = netport.Reserve(1); err != nil {
+		c.err = err
+		return c
+	}
+	c.port = c.ports.Ports()[0]
+	opts := strings.Join([]string{
+		"-c listen_addresses=127.0.0.1", "-p " + strconv.Itoa(c.port), "-k " + dir,
+		"-c max_connections=200", "-c shared_buffers=128MB",
+	}, " ")
+	out, err := c.command(filepath.Join(c.bin, "pg_ctl"), "start", "-D", data, "-w", "-t", "60",
+		"-l", filepath.Join(dir, "server.log"), "-o", opts).CombinedOutput()
+	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
 		c.err = fmt.Errorf("pg_ctl start: %v: %s\n%s", err, out, log)
+		return c
 	}
+	c.baseURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
 	return c
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/vigil-eth/vigil/internal/netport"
 )
 
 // VaultVersion is the Vault release tools/vault builds; the cache path is
@@ -81,31 +82,27 @@ func VaultBinaryOrSkip(t testing.TB) string {
 	return bin
 }
 
-// StartVault starts a Vault dev server on a free loopback port with a
+// StartVault starts a Vault dev server on a reserved loopback port with a
 // temporary HOME (the dev server writes ~/.vault-token) and waits until it is
 // healthy. The server is killed when the test ends.
 func StartVault(t testing.TB) *Vault {
 	t.Helper()
 	bin := VaultBinaryOrSkip(t)
-	var lastErr error
-	// Another process can take the free port between our probe and Vault's
-	// bind; try a few ports.
-	for range 3 {
-		v, err := startVault(t, bin)
-		if err == nil {
-			return v
-		}
-		lastErr = err
+	v, err := startVault(t, bin)
+	if err != nil {
+		t.Fatalf("start vault dev server: %v", err)
 	}
-	t.Fatalf("start vault dev server: %v", lastErr)
-	return nil
+	return v
 }
 
 func startVault(t testing.TB, bin string) (*Vault, error) {
-	port, err := vaultFreePort()
+	ports, err := netport.Reserve(1)
 	if err != nil {
 		return nil, err
 	}
+	// Held until the server is stopped: nothing else can be given the port.
+	t.Cleanup(ports.Release)
+	port := ports.Ports()[0]
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	if err := os.Mkdir(home, 0o700); err != nil {
@@ -285,15 +282,6 @@ func (v *Vault) logTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.TrimSpace(string(bytes.Join(lines, []byte("\n"))))
-}
-
-func vaultFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func vaultRandomHex(n int) string {

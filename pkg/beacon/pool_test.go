@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/vigil-eth/vigil/internal/testharness"
 	"github.com/vigil-eth/vigil/pkg/beacon"
 	"github.com/vigil-eth/vigil/pkg/beacon/beacontest"
 )
@@ -80,11 +80,7 @@ func urls(nodes ...*beacontest.Node) []string {
 // deadAddress returns a loopback URL on which nothing listens.
 func deadAddress(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return "http://" + addr
+	return "http://" + testharness.LoopbackAddr(t)
 }
 
 func states(p *beacon.Pool) []beacon.NodeState {
