@@ -104,8 +104,8 @@ func benchDeepBatch(b *testing.B, url string) {
 	defer db.Close()
 	f, err := os.Open(file)
 	require.NoError(b, err)
-	net := slashprotecttest.Network
-	_, err = db.Import(ctx, f, slashprotect.ImportOptions{GenesisValidatorsRoot: &net})
+	net, timing := slashprotecttest.Network, slashprotecttest.NetworkTiming()
+	_, err = db.Import(ctx, f, slashprotect.ImportOptions{GenesisValidatorsRoot: &net, Timing: &timing})
 	require.NoError(b, err)
 	require.NoError(b, f.Close())
 	epoch := uint64(deepHistory + 1)
@@ -212,8 +212,8 @@ func BenchmarkImportLarge(b *testing.B) {
 		require.NoError(b, err)
 		b.StartTimer()
 		start := time.Now()
-		net := slashprotecttest.Network
-		rep, err := db.Import(ctx, f, slashprotect.ImportOptions{GenesisValidatorsRoot: &net})
+		net, timing := slashprotecttest.Network, slashprotecttest.NetworkTiming()
+		rep, err := db.Import(ctx, f, slashprotect.ImportOptions{GenesisValidatorsRoot: &net, Timing: &timing})
 		elapsed := time.Since(start)
 		b.StopTimer()
 		require.NoError(b, err)

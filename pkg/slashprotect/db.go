@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 )
@@ -29,12 +29,15 @@ type DB struct {
 	network atomic.Pointer[phase0.Root]
 
 	stats counters
+	// now is the wall clock, for Import's far-future check.
+	now func() time.Time
 }
 
 type options struct {
 	log       *slog.Logger
 	network   *phase0.Root
 	exclusive bool
+	now       func() time.Time
 }
 
 // Option configures Open.
@@ -52,6 +55,12 @@ func WithGenesisValidatorsRoot(root phase0.Root) Option {
 	return func(o *options) { o.network = &root }
 }
 
+// WithClock sets the wall clock Import checks records against; time.Now by
+// default.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
 // WithExclusiveAccess makes Open fail with ErrInUse unless no other process
 // uses the database, and keeps others out until Close. Administrative tools
 // (import, export, prune) use it. SQLite databases are always exclusive.
@@ -62,16 +71,19 @@ func WithExclusiveAccess() Option {
 // Open opens (creating and migrating if needed) the database at url:
 // sqlite:///abs/path/file.db or postgres://user@host/db.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
-	o := options{log: slog.New(slog.DiscardHandler)}
+	o := options{log: slog.New(slog.DiscardHandler), now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.now == nil {
+		return nil, errors.New("slashprotect.WithClock was given a nil clock")
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Parse errors quote the input, which may hold a password.
 		return nil, errors.New("slashing database URL is malformed: want sqlite:///abs/path/file.db or postgres://...")
 	}
-	db := &DB{log: o.log}
+	db := &DB{log: o.log, now: o.now}
 	switch u.Scheme {
 	case "sqlite":
 		if u.Host != "" {
@@ -315,17 +327,17 @@ func (db *DB) checkAndRecord(ctx context.Context, pubkeys []phase0.BLSPubKey, de
 
 // counters count verdicts by outcome, for metrics.
 type counters struct {
-	allowed, repeats                                                      atomic.Uint64
-	sourceAfterTarget, doubleVote, surround, surrounded, doubleBlock, low atomic.Uint64
-	invalid                                                               atomic.Uint64
+	allowed, repeats atomic.Uint64
+	// refused is indexed by Rule.
+	refused [RuleDoubleBlock + 1]atomic.Uint64
 }
 
 // Stats counts the verdicts this DB has returned since Open.
 type Stats struct {
 	Allowed uint64
 	Repeats uint64
-	// Refused counts refusals by rule name (the rule sentinel's text).
-	Refused map[string]uint64
+	// Refused counts refusals by rule, every rule of Rules() present.
+	Refused map[Rule]uint64
 }
 
 func (db *DB) count(v Verdict) {
@@ -337,57 +349,20 @@ func (db *DB) count(v Verdict) {
 		}
 		return
 	}
-	rule := v.Err()
-	for _, k := range []struct {
-		rule error
-		n    *atomic.Uint64
-	}{
-		{ErrSourceAfterTarget, &c.sourceAfterTarget}, {ErrDoubleVote, &c.doubleVote}, {ErrSurroundVote, &c.surround},
-		{ErrSurroundedVote, &c.surrounded}, {ErrDoubleBlock, &c.doubleBlock}, {ErrBelowWatermark, &c.low},
-		{ErrInvalidRequest, &c.invalid},
-	} {
-		if errors.Is(rule, k.rule) {
-			k.n.Add(1)
-			break
-		}
+	var r *Refusal
+	if !errors.As(v.Err(), &r) || int(r.Rule) >= len(c.refused) {
+		return
 	}
-	db.log.Warn("slashing protection refused a message", "rule", ruleName(rule), "detail", v.Refusal.Detail)
+	c.refused[r.Rule].Add(1)
+	db.log.Warn("slashing protection refused a message", "rule", r.Rule.String(), "detail", r.Detail)
 }
 
 // Stats returns the verdict counters.
 func (db *DB) Stats() Stats {
 	c := &db.stats
-	return Stats{
-		Allowed: c.allowed.Load(),
-		Repeats: c.repeats.Load(),
-		Refused: map[string]uint64{
-			ruleName(ErrSourceAfterTarget): c.sourceAfterTarget.Load(),
-			ruleName(ErrDoubleVote):        c.doubleVote.Load(),
-			ruleName(ErrSurroundVote):      c.surround.Load(),
-			ruleName(ErrSurroundedVote):    c.surrounded.Load(),
-			ruleName(ErrDoubleBlock):       c.doubleBlock.Load(),
-			ruleName(ErrBelowWatermark):    c.low.Load(),
-			ruleName(ErrInvalidRequest):    c.invalid.Load(),
-		},
+	out := Stats{Allowed: c.allowed.Load(), Repeats: c.repeats.Load(), Refused: make(map[Rule]uint64)}
+	for _, r := range Rules() {
+		out.Refused[r] = c.refused[r].Load()
 	}
-}
-
-// ruleName gives a short, stable name for a rule, for logs and metric labels.
-func ruleName(err error) string {
-	switch {
-	case errors.Is(err, ErrSourceAfterTarget):
-		return "source_after_target"
-	case errors.Is(err, ErrDoubleVote):
-		return "double_vote"
-	case errors.Is(err, ErrSurroundVote):
-		return "surround_vote"
-	case errors.Is(err, ErrSurroundedVote):
-		return "surrounded_vote"
-	case errors.Is(err, ErrDoubleBlock):
-		return "double_block"
-	case errors.Is(err, ErrBelowWatermark):
-		return "below_watermark"
-	default:
-		return strings.ReplaceAll(err.Error(), " ", "_")
-	}
+	return out
 }

@@ -23,6 +23,12 @@ type ExportOptions struct {
 	Minimal bool
 	// Pubkeys limits the export to these validators; empty means all.
 	Pubkeys []phase0.BLSPubKey
+	// GenesisValidatorsRoot names the network of a database that has not
+	// recorded one (it never ran and nothing was imported, so it holds no
+	// records): the export is then a valid, empty document for that network,
+	// so that a backup of a fresh install succeeds. It must match the
+	// database's root when the database has one.
+	GenesisValidatorsRoot *phase0.Root
 }
 
 // ExportReport summarises an export.
@@ -44,15 +50,10 @@ func (db *DB) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Expo
 		return report, err
 	}
 	defer tx.rollback()
-	root, ok, err := tx.getMeta(ctx, metaGenesisRoot)
+	network, err := db.exportNetwork(ctx, tx, opts.GenesisValidatorsRoot)
 	if err != nil {
 		return report, err
 	}
-	if !ok {
-		return report, fmt.Errorf("export %s: %w", db.where, ErrNetworkUnknown)
-	}
-	var network phase0.Root
-	copy(network[:], root)
 	vs, err := tx.listValidators(ctx, opts.Pubkeys)
 	if err != nil {
 		return report, err
@@ -82,6 +83,29 @@ func (db *DB) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Expo
 		return report, fmt.Errorf("write interchange: %w", err)
 	}
 	return report, nil
+}
+
+// exportNetwork decides the network an export is for: the database's, or the
+// caller's for a database that has none.
+func (db *DB) exportNetwork(ctx context.Context, tx storeTx, given *phase0.Root) (phase0.Root, error) {
+	var network phase0.Root
+	root, ok, err := tx.getMeta(ctx, metaGenesisRoot)
+	if err != nil {
+		return network, err
+	}
+	switch {
+	case ok && given != nil && !bytes.Equal(root, given[:]):
+		return network, fmt.Errorf("genesis validators root %#x given, but slashing database %s records %#x: %w", given[:], db.where, root, ErrWrongNetwork)
+	case ok:
+		copy(network[:], root)
+	case given != nil:
+		network = *given
+	default:
+		return network, fmt.Errorf("export %s: %w: it never ran and holds no records; name the network to export an empty "+
+			"interchange file for it with --genesis-validators-root 0x… (mainnet: 0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95)",
+			db.where, ErrNetworkUnknown)
+	}
+	return network, nil
 }
 
 func requireAll(want []phase0.BLSPubKey, got []*validatorState) error {
@@ -158,8 +182,9 @@ func exportView(pk phase0.BLSPubKey, wm Watermarks, blocks []SignedBlock, atts [
 			foldSource = a.SourceEpoch
 		}
 	}
-	// foldSource <= wmT: a folded record has target <= wmT and source <= target
-	// (import and the rules refuse source > target).
+	// foldSource may exceed wmT when the watermarks or a folded record come
+	// from an imported record with source > target; the folded record is then
+	// irregular too, and refuses exactly what they refuse (Import accepts it).
 	v.SignedAttestations = append(v.SignedAttestations, interchange.Attestation{SourceEpoch: foldSource, TargetEpoch: wmT})
 	for _, a := range atts {
 		if a.TargetEpoch > wmT {
@@ -222,95 +247,6 @@ func minimalAttestation(wm Watermarks, atts []SignedAttestation) *interchange.At
 		out.SigningRoot = match[0].SigningRoot
 	}
 	return out
-}
-
-// PruneOptions configures Prune.
-type PruneOptions struct {
-	// KeepEpochs is how much history to keep per validator, counted back from
-	// its latest record.
-	KeepEpochs uint64
-	// SlotsPerEpoch converts KeepEpochs for blocks; 0 means 32 (mainnet).
-	SlotsPerEpoch uint64
-}
-
-// PruneReport summarises a prune.
-type PruneReport struct {
-	// Validators counts validators that lost records.
-	Validators   int
-	Blocks       int64
-	Attestations int64
-}
-
-// Prune deletes history older than opts.KeepEpochs before each validator's
-// latest record, raising its watermarks past everything deleted so that no
-// rule weakens: targets at or below the largest deleted target, sources below
-// the largest deleted source and slots at or below the largest deleted slot
-// are refused from then on.
-func (db *DB) Prune(ctx context.Context, opts PruneOptions) (PruneReport, error) {
-	var report PruneReport
-	spe := opts.SlotsPerEpoch
-	if spe == 0 {
-		spe = 32
-	}
-	done, err := db.use()
-	if err != nil {
-		return report, err
-	}
-	defer done()
-	tx, err := db.b.begin(ctx, modeExclusive)
-	if err != nil {
-		return report, err
-	}
-	defer tx.rollback()
-	vs, err := tx.listValidators(ctx, nil)
-	if err != nil {
-		return report, err
-	}
-	var dirty []*validatorState
-	for _, v := range vs {
-		target, slot, err := tx.latest(ctx, v.id)
-		if err != nil {
-			return report, err
-		}
-		changed, pruned := false, false
-		if target != nil && uint64(*target) > opts.KeepEpochs {
-			res, err := tx.pruneAttestations(ctx, v.id, *target-phase0.Epoch(opts.KeepEpochs))
-			if err != nil {
-				return report, err
-			}
-			var c1, c2 bool
-			v.wm.AttestationSource, c1 = maxPtr(v.wm.AttestationSource, res.maxSource)
-			v.wm.AttestationTarget, c2 = maxPtr(v.wm.AttestationTarget, res.maxTarget)
-			changed = c1 || c2
-			pruned = res.deleted > 0
-			report.Attestations += res.deleted
-		}
-		keepSlots := opts.KeepEpochs * spe
-		if slot != nil && opts.KeepEpochs < (1<<63)/spe && uint64(*slot) > keepSlots {
-			res, err := tx.pruneBlocks(ctx, v.id, *slot-phase0.Slot(keepSlots))
-			if err != nil {
-				return report, err
-			}
-			var c bool
-			v.wm.BlockSlot, c = maxPtr(v.wm.BlockSlot, res.maxSlot)
-			changed = changed || c
-			pruned = pruned || res.deleted > 0
-			report.Blocks += res.deleted
-		}
-		if changed {
-			dirty = append(dirty, v)
-		}
-		if pruned {
-			report.Validators++
-		}
-	}
-	if err := tx.saveWatermarks(ctx, dirty); err != nil {
-		return report, err
-	}
-	if err := tx.commit(ctx); err != nil {
-		return report, fmt.Errorf("prune %s: %w", db.where, err)
-	}
-	return report, nil
 }
 
 // History is one validator's protection state, for inspection.

@@ -12,8 +12,27 @@ import (
 	"github.com/vigil-eth/vigil/pkg/slashprotect/interchange"
 )
 
-// maxReportedConflicts bounds ImportReport.Conflicts; ConflictCount counts all.
+// maxReportedConflicts bounds ImportReport.Conflicts and Irregular; the
+// counts count all.
 const maxReportedConflicts = 100
+
+// FarFutureEpochs is how many epochs beyond the current one an imported
+// record may lie. A record at epoch E stops its validator from attesting (or
+// proposing) until E, so a file's record far ahead of the chain (a target of
+// 2^40, from a signer with a runaway clock or a corrupt file) would block it
+// for good. Eight epochs (51 minutes on mainnet) cover any clock error an
+// operator would not notice, and bound the duties a wrong record can cost.
+const FarFutureEpochs = 8
+
+var (
+	// ErrFarFuture refuses an interchange file holding a record more than
+	// FarFutureEpochs beyond the current epoch (ImportOptions.Force imports it).
+	ErrFarFuture = errors.New("interchange file holds records far beyond the current epoch")
+	// ErrNoClock refuses an import that cannot tell the current epoch: the
+	// database never ran a signer, the network is not a known one and no
+	// ImportOptions.Timing was given.
+	ErrNoClock = errors.New("cannot tell the chain's current epoch")
+)
 
 // ImportOptions configures Import.
 type ImportOptions struct {
@@ -21,6 +40,15 @@ type ImportOptions struct {
 	// has not recorded one yet, and must match the database's otherwise. The
 	// file's root must always match.
 	GenesisValidatorsRoot *phase0.Root
+	// Timing is the network's clock, needed to refuse far-future records when
+	// the database has not recorded one (it never ran a signer) and the network
+	// is not one KnownNetwork knows. It must match the recorded or known timing
+	// (ErrWrongTiming otherwise). Import never records it: only a signer binds
+	// the timing its beacon node reports (BindNetwork).
+	Timing *Timing
+	// Force imports records beyond the far-future horizon (counted in
+	// ImportReport.FarFuture and logged), and imports without a clock.
+	Force bool
 }
 
 // ImportConflict is slashable data found while importing: within the file or
@@ -28,9 +56,22 @@ type ImportOptions struct {
 // every later message is checked against all of them.
 type ImportConflict struct {
 	Pubkey phase0.BLSPubKey
-	// Rule is ErrDoubleBlock, ErrDoubleVote or ErrSurroundVote.
-	Rule   error
+	// Rule is RuleDoubleBlock, RuleDoubleVote or RuleSurroundVote.
+	Rule   Rule
 	Detail string
+}
+
+// IrregularAttestation is an imported attestation record that no beacon node
+// can include: source after target (RuleSourceAfterTarget), or source equal to
+// target after genesis (RuleSourceEqualsTarget). Other clients export such
+// records; they are stored like any other and constrain every later vote
+// through the double, surround and watermark rules (docs/slashprotect.md,
+// "Irregular records").
+type IrregularAttestation struct {
+	Pubkey      phase0.BLSPubKey
+	Rule        Rule
+	SourceEpoch phase0.Epoch
+	TargetEpoch phase0.Epoch
 }
 
 // ImportReport summarises an import.
@@ -44,6 +85,26 @@ type ImportReport struct {
 	// Conflicts lists up to 100 slashable findings; ConflictCount counts all.
 	Conflicts     []ImportConflict
 	ConflictCount int
+	// Irregular lists up to 100 irregular attestation records; IrregularCount
+	// counts all.
+	Irregular      []IrregularAttestation
+	IrregularCount int
+	// FarFuture counts records beyond the far-future horizon, imported because
+	// ImportOptions.Force was set.
+	FarFuture int
+	// CurrentEpoch is the epoch the records were checked against, and
+	// ClockSource where it came from; nil and "" when no clock was known and
+	// Force skipped the check.
+	CurrentEpoch *phase0.Epoch
+	ClockSource  string
+}
+
+// horizon is the latest epoch an imported record may have.
+type horizon struct {
+	now           phase0.Epoch
+	epoch         phase0.Epoch
+	slotsPerEpoch uint64
+	from          string
 }
 
 // fileMins are the minima of one validator's records in the file: EIP-3076
@@ -91,6 +152,13 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 	if err != nil {
 		return report, err
 	}
+	hz, err := db.importHorizon(ctx, tx, network, opts)
+	if err != nil {
+		return report, err
+	}
+	if hz != nil {
+		report.CurrentEpoch, report.ClockSource = &hz.now, hz.from
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -111,7 +179,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 			complete = true
 			break
 		}
-		if err := db.importValidator(ctx, tx, e.v, mins, &report); err != nil {
+		if err := db.importValidator(ctx, tx, e.v, mins, &report, hz, opts.Force); err != nil {
 			return report, fmt.Errorf("import into %s: %w", db.where, err)
 		}
 	}
@@ -150,9 +218,69 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 	}
 	db.network.Store(&network)
 	for _, c := range report.Conflicts {
-		db.log.Warn("interchange file holds slashable data; all of it was recorded", "pubkey", shortKey(c.Pubkey), "rule", ruleName(c.Rule), "detail", c.Detail)
+		db.log.Warn("interchange file holds slashable data; all of it was recorded", "pubkey", shortKey(c.Pubkey), "rule", c.Rule.String(), "detail", c.Detail)
+	}
+	for _, a := range report.Irregular {
+		db.log.Warn("interchange file holds an attestation no beacon node includes; it was recorded and constrains later votes",
+			"pubkey", shortKey(a.Pubkey), "rule", a.Rule.String(), "source_epoch", uint64(a.SourceEpoch), "target_epoch", uint64(a.TargetEpoch))
+	}
+	if report.FarFuture > 0 {
+		db.log.Warn("imported records far beyond the current epoch (forced)", "count", report.FarFuture)
+	}
+	if hz == nil {
+		db.log.Warn("imported without a far-future check: no clock for this network (forced)")
 	}
 	return report, nil
+}
+
+// importHorizon decides the latest epoch and slot an imported record may have,
+// from the database's recorded timing, a known network's, or the caller's. It
+// returns nil (no check) only when none is known and Force is set.
+func (db *DB) importHorizon(ctx context.Context, tx storeTx, network phase0.Root, opts ImportOptions) (*horizon, error) {
+	timing, ok, err := readTiming(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	from := "the slashing database's recorded genesis time"
+	if ok && opts.Timing != nil && !opts.Timing.equal(timing) {
+		return nil, fmt.Errorf("slashing database %s recorded this network's timing as %s, but %s was given: check the genesis time given: %w",
+			db.where, timing, opts.Timing, ErrWrongTiming)
+	}
+	if !ok {
+		if name, known, isKnown := KnownNetwork(network); isKnown {
+			if opts.Timing != nil {
+				if err := checkKnownTiming(network, *opts.Timing); err != nil {
+					return nil, err
+				}
+			}
+			timing, ok, from = known, true, name+"'s published genesis time"
+		}
+	}
+	if !ok && opts.Timing != nil {
+		if err := opts.Timing.validate(); err != nil {
+			return nil, err
+		}
+		timing, ok, from = *opts.Timing, true, "the genesis time given"
+	}
+	if !ok {
+		if opts.Force {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: slashing database %s never ran a signer and genesis validators root %#x is not a network vigil knows "+
+			"(mainnet, hoodi, sepolia, holesky), so it cannot tell whether the file's records lie in the future; "+
+			"give the network's genesis time (--genesis-time, the genesis_time of the beacon node's /eth/v1/beacon/genesis) "+
+			"or import without the check (--force)", ErrNoClock, db.where, network[:])
+	}
+	now := timing.EpochAt(db.now())
+	return &horizon{now: now, epoch: now + FarFutureEpochs, slotsPerEpoch: timing.SlotsPerEpoch, from: fmt.Sprintf("%s, %s", from, timing)}, nil
+}
+
+// farFuture describes a record beyond the horizon, or returns "".
+func (h *horizon) farFuture(what string, epoch phase0.Epoch) string {
+	if h == nil || epoch <= h.epoch {
+		return ""
+	}
+	return fmt.Sprintf("%s, %d epochs after the current epoch %d (from %s)", what, uint64(epoch-h.now), h.now, h.from)
 }
 
 // importNetwork decides the network an import is for, from the database and
@@ -222,16 +350,44 @@ func decodeAhead(ctx context.Context, dec *interchange.Decoder) <-chan decoded {
 	return out
 }
 
-func (db *DB) importValidator(ctx context.Context, tx storeTx, v *interchange.Validator, mins map[phase0.BLSPubKey]*fileMins, report *ImportReport) error {
+func (db *DB) importValidator(ctx context.Context, tx storeTx, v *interchange.Validator, mins map[phase0.BLSPubKey]*fileMins,
+	report *ImportReport, hz *horizon, force bool) error {
+	path := fmt.Sprintf("data[%d] (validator %#x)", report.Validators, v.Pubkey[:])
 	report.Validators++
 	report.Blocks += len(v.SignedBlocks)
 	report.Attestations += len(v.SignedAttestations)
-	for i, a := range v.SignedAttestations {
-		if a.SourceEpoch > a.TargetEpoch {
-			return fmt.Errorf("%w: validator %#x signed_attestations[%d] has source_epoch %d after target_epoch %d",
-				ErrInterchange, v.Pubkey[:], i, a.SourceEpoch, a.TargetEpoch)
+	var far []string
+	for i, b := range v.SignedBlocks {
+		if hz == nil {
+			break
+		}
+		if d := hz.farFuture(fmt.Sprintf("signed_blocks[%d] has slot %d", i, b.Slot), phase0.Epoch(uint64(b.Slot)/hz.slotsPerEpoch)); d != "" {
+			far = append(far, d)
 		}
 	}
+	for i, a := range v.SignedAttestations {
+		if d := hz.farFuture(fmt.Sprintf("signed_attestations[%d] has source_epoch %d, target_epoch %d", i, a.SourceEpoch, a.TargetEpoch), max(a.SourceEpoch, a.TargetEpoch)); d != "" {
+			far = append(far, d)
+		}
+		rule := RuleNone
+		switch {
+		case isSourceAfterTarget(a.SourceEpoch, a.TargetEpoch):
+			rule = RuleSourceAfterTarget
+		case isSourceEqualsTargetAfterGenesis(a.SourceEpoch, a.TargetEpoch):
+			rule = RuleSourceEqualsTarget
+		}
+		if rule != RuleNone {
+			report.IrregularCount++
+			if len(report.Irregular) < maxReportedConflicts {
+				report.Irregular = append(report.Irregular, IrregularAttestation{Pubkey: v.Pubkey, Rule: rule, SourceEpoch: a.SourceEpoch, TargetEpoch: a.TargetEpoch})
+			}
+		}
+	}
+	if len(far) > 0 && !force {
+		return fmt.Errorf("%s %s: imported, it would stop this validator from signing until then; "+
+			"check the file (and this machine's clock), and if it is right import it with --force: %w", path, far[0], ErrFarFuture)
+	}
+	report.FarFuture += len(far)
 
 	m := mins[v.Pubkey]
 	if m == nil {
@@ -353,7 +509,7 @@ func mergeBlocks(old, incoming []SignedBlock) ([]SignedBlock, []ImportConflict) 
 			}
 		}
 		if len(group) > 1 && slices.ContainsFunc(group, func(b tagged) bool { return b.isNew }) {
-			conflicts = append(conflicts, ImportConflict{Rule: ErrDoubleBlock,
+			conflicts = append(conflicts, ImportConflict{Rule: RuleDoubleBlock,
 				Detail: fmt.Sprintf("%d different blocks at slot %d", len(group), group[0].Slot)})
 		}
 		i = j
@@ -407,7 +563,7 @@ func mergeAttestations(old, incoming []SignedAttestation) ([]SignedAttestation, 
 			j++
 		}
 		if j-i > 1 && anyNew {
-			conflicts = append(conflicts, ImportConflict{Rule: ErrDoubleVote,
+			conflicts = append(conflicts, ImportConflict{Rule: RuleDoubleVote,
 				Detail: fmt.Sprintf("%d different attestations with target %d", j-i, all[i].TargetEpoch)})
 		}
 		i = j
@@ -429,7 +585,7 @@ func mergeAttestations(old, incoming []SignedAttestation) ([]SignedAttestation, 
 				outer = widestAll
 			}
 			if outer != nil && outer.TargetEpoch > r.TargetEpoch {
-				conflicts = append(conflicts, ImportConflict{Rule: ErrSurroundVote,
+				conflicts = append(conflicts, ImportConflict{Rule: RuleSurroundVote,
 					Detail: fmt.Sprintf("source %d target %d surrounds source %d target %d",
 						outer.SourceEpoch, outer.TargetEpoch, r.SourceEpoch, r.TargetEpoch)})
 			}

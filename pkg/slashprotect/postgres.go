@@ -76,6 +76,15 @@ func openPostgres(ctx context.Context, rawURL, where string, exclusive bool) (*p
 	// Serialisation relies on row locks taken after each statement sees the
 	// latest committed data; READ COMMITTED is that, whatever the server default.
 	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+	// A commit must be durable before its signature leaves vigil (safety rule
+	// 1). synchronous_commit = on waits for the WAL flush on the primary and,
+	// with synchronous_standby_names set, on the synchronous standbys; a
+	// role's or database's "off" or "local" (ALTER ROLE/DATABASE ... SET) would
+	// lose or strand commits vigil reported, so the session overrides it: a
+	// startup parameter outranks those defaults. remote_apply would add a wait
+	// for replay on the standbys, which only read-your-writes on a standby needs.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error { return checkDurable(ctx, conn, where) }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", where, err)
@@ -90,6 +99,30 @@ func openPostgres(ctx context.Context, rawURL, where string, exclusive bool) (*p
 		return nil, err
 	}
 	return b, nil
+}
+
+// ErrNotDurable refuses a PostgreSQL server or session on which a committed
+// record could be lost: fsync off, or synchronous_commit not on.
+var ErrNotDurable = errors.New("slashing database cannot make commits durable")
+
+// checkDurable verifies a new connection's settings before vigil uses it: the
+// session's synchronous_commit must be on (a pooler or a server that ignored
+// the startup parameter is refused) and the server must fsync (fsync = off
+// acknowledges commits that a crash or power loss then erases).
+func checkDurable(ctx context.Context, conn *pgx.Conn, where string) error {
+	var syncCommit, fsync string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('fsync')`).Scan(&syncCommit, &fsync); err != nil {
+		return fmt.Errorf("read durability settings of %s: %w", where, err)
+	}
+	if fsync != "on" {
+		return fmt.Errorf("PostgreSQL server %s runs with fsync = %s: a commit it acknowledges can vanish in a crash or power loss, "+
+			"after vigil released the signature it allowed; set fsync = on in postgresql.conf and reload the server: %w", where, fsync, ErrNotDurable)
+	}
+	if syncCommit != "on" {
+		return fmt.Errorf("PostgreSQL session on %s runs with synchronous_commit = %s although vigil asked for on "+
+			"(a connection pooler that drops startup parameters?): connect vigil to the server directly: %w", where, syncCommit, ErrNotDurable)
+	}
+	return nil
 }
 
 // lockInstance takes the instance advisory lock on a connection kept out of
@@ -551,6 +584,41 @@ func (t *pgTx) latest(ctx context.Context, id int64) (*phase0.Epoch, *phase0.Slo
 		return nil, nil, fmt.Errorf("read latest records: %w", err)
 	}
 	return epochPtr(target), slotPtr(slot), nil
+}
+
+// pgLatest reads the watermarks and newest records of the validators whose
+// pubkeys $1 lists. Each LATERAL subquery reads one entry from the end of a
+// primary key (an index-only scan backward with a limit), whatever the
+// history's length; TestPostgresQueryPlan pins that.
+const pgLatest = `SELECT v.pubkey, v.block_slot_wm, v.att_source_wm, v.att_target_wm, a.target_epoch, a.source_epoch, b.slot
+	FROM unnest($1::bytea[]) AS k(pk)
+	JOIN validators AS v ON v.pubkey = k.pk
+	LEFT JOIN LATERAL (SELECT target_epoch, source_epoch FROM attestations
+		WHERE validator_id = v.id ORDER BY target_epoch DESC, source_epoch DESC LIMIT 1) AS a ON true
+	LEFT JOIN LATERAL (SELECT slot FROM blocks WHERE validator_id = v.id ORDER BY slot DESC LIMIT 1) AS b ON true`
+
+func (t *pgTx) latestRecords(ctx context.Context, pubkeys []phase0.BLSPubKey) (map[phase0.BLSPubKey]Latest, error) {
+	rows, err := t.tx.Query(ctx, pgLatest, pubkeyBytes(pubkeys))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[phase0.BLSPubKey]Latest, len(pubkeys))
+	for rows.Next() {
+		var pk []byte
+		var slotWM, sourceWM, targetWM, target, source, slot *int64
+		if err := rows.Scan(&pk, &slotWM, &sourceWM, &targetWM, &target, &source, &slot); err != nil {
+			return nil, err
+		}
+		if len(pk) != len(phase0.BLSPubKey{}) {
+			return nil, fmt.Errorf("validator row with a %d-byte pubkey", len(pk))
+		}
+		out[phase0.BLSPubKey(pk)] = Latest{
+			Watermarks:        Watermarks{BlockSlot: slotPtr(slotWM), AttestationSource: epochPtr(sourceWM), AttestationTarget: epochPtr(targetWM)},
+			AttestationTarget: epochPtr(target), AttestationSource: epochPtr(source), BlockSlot: slotPtr(slot),
+		}
+	}
+	return out, rows.Err()
 }
 
 func (t *pgTx) pruneAttestations(ctx context.Context, id int64, below phase0.Epoch) (pruneResult, error) {

@@ -41,15 +41,37 @@ func sameRoot(r *phase0.Root, want phase0.Root) bool {
 	return r != nil && *r == want
 }
 
-func refuseAtt(rule error, req AttestationRequest, conflict *SignedAttestation, wm *uint64, format string, args ...any) Verdict {
+func refuseAtt(rule Rule, req AttestationRequest, conflict *SignedAttestation, wm *uint64, format string, args ...any) Verdict {
 	detail := fmt.Sprintf("attestation source %d target %d for %s: %s",
 		req.SourceEpoch, req.TargetEpoch, shortKey(req.Pubkey), fmt.Sprintf(format, args...))
 	return Verdict{Refusal: &Refusal{Rule: rule, Attestation: conflict, Watermark: wm, Detail: detail}}
 }
 
-func refuseBlock(rule error, req BlockRequest, conflict *SignedBlock, wm *uint64, format string, args ...any) Verdict {
+func refuseBlock(rule Rule, req BlockRequest, conflict *SignedBlock, wm *uint64, format string, args ...any) Verdict {
 	detail := fmt.Sprintf("block slot %d for %s: %s", req.Slot, shortKey(req.Pubkey), fmt.Sprintf(format, args...))
 	return Verdict{Refusal: &Refusal{Rule: rule, Block: conflict, Watermark: wm, Detail: detail}}
+}
+
+// isSourceAfterTarget is an attestation whose source epoch exceeds its
+// target. process_attestation (consensus specs, phase0 beacon chain) only
+// includes data whose source is a justified checkpoint no later than its
+// target, so such a vote helps nobody; yet is_valid_indexed_attestation does
+// not order the epochs, so once signed it stands as slashing evidence.
+func isSourceAfterTarget(source, target phase0.Epoch) bool {
+	return source > target
+}
+
+// isSourceEqualsTargetAfterGenesis is an attestation whose source epoch equals
+// its target epoch after epoch 0. process_attestation requires the source to be
+// the state's justified checkpoint, and process_justification_and_finalization
+// justifies an epoch only during its last slot's epoch processing, when the
+// state moves on to the next epoch: a justified checkpoint is always earlier
+// than the current epoch, except GENESIS_EPOCH, which is its own (source ==
+// target == 0). A signed (e, e) vote with e > 0 is never included, but makes
+// every later honest vote with a source below e and a target above e a
+// surround of it, refused for as long as the chain's justification lags.
+func isSourceEqualsTargetAfterGenesis(source, target phase0.Epoch) bool {
+	return source == target && target > 0
 }
 
 // isDoubleVote is the first clause of is_slashable_attestation_data
@@ -60,12 +82,18 @@ func isDoubleVote(rec SignedAttestation, req AttestationRequest) bool {
 }
 
 // surroundsNew is the second clause of is_slashable_attestation_data with the
-// recorded attestation as the outer one.
+// recorded attestation as the outer one. The clause is applied literally to
+// every record, including imported ones whose source is after their target
+// (docs/slashprotect.md, "Irregular records"): such a record (s, t) never
+// surrounds a valid vote (that would need new.source > s > t > new.target).
 func surroundsNew(rec SignedAttestation, req AttestationRequest) bool {
 	return rec.SourceEpoch < req.SourceEpoch && req.TargetEpoch < rec.TargetEpoch
 }
 
-// surroundedByNew is the second clause with the new attestation as the outer one.
+// surroundedByNew is the second clause with the new attestation as the outer
+// one. Against a record (s, t) with s > t it refuses every vote with a source
+// below s and a target above t, which also covers every vote the record would
+// conflict with if its two epochs had been swapped by the exporting client.
 func surroundedByNew(rec SignedAttestation, req AttestationRequest) bool {
 	return req.SourceEpoch < rec.SourceEpoch && rec.TargetEpoch < req.TargetEpoch
 }
@@ -74,12 +102,15 @@ func surroundedByNew(rec SignedAttestation, req AttestationRequest) bool {
 // in v (batch list and watermarks) for the requests after it.
 func evaluateAttestation(req AttestationRequest, f attFacts, v *validatorState) Verdict {
 	if uint64(req.SourceEpoch) > maxStored || uint64(req.TargetEpoch) > maxStored {
-		return refuseAtt(ErrInvalidRequest, req, nil, nil, "epoch above 2^63-1")
+		return refuseAtt(RuleInvalidRequest, req, nil, nil, "epoch above 2^63-1")
 	}
-	// is_valid_indexed_attestation requires source <= target for any vote the
-	// chain accepts; such a message can only be a bug.
-	if req.SourceEpoch > req.TargetEpoch {
-		return refuseAtt(ErrSourceAfterTarget, req, nil, nil, "source after target")
+	// Data no beacon node can include is a bug or a lie; signing it could
+	// only hurt (see the two rules).
+	if isSourceAfterTarget(req.SourceEpoch, req.TargetEpoch) {
+		return refuseAtt(RuleSourceAfterTarget, req, nil, nil, "source after target")
+	}
+	if isSourceEqualsTargetAfterGenesis(req.SourceEpoch, req.TargetEpoch) {
+		return refuseAtt(RuleSourceEqualsTarget, req, nil, nil, "source equals target, which only epoch 0 may have")
 	}
 
 	// Same target: a different or unknown signing root is a double vote; the
@@ -93,7 +124,7 @@ func evaluateAttestation(req AttestationRequest, f attFacts, v *validatorState) 
 				continue
 			}
 			if isDoubleVote(rec, req) {
-				return refuseAtt(ErrDoubleVote, req, &rec, nil, "target %d already signed with signing root %s",
+				return refuseAtt(RuleDoubleVote, req, &rec, nil, "target %d already signed with signing root %s",
 					rec.TargetEpoch, rootString(rec.SigningRoot))
 			}
 			repeat = true
@@ -106,29 +137,29 @@ func evaluateAttestation(req AttestationRequest, f attFacts, v *validatorState) 
 	// EIP-3076 conditions 4 and 5, enforced at all times as the EIP advises.
 	if wm := v.wm.AttestationSource; wm != nil && req.SourceEpoch < *wm {
 		w := uint64(*wm)
-		return refuseAtt(ErrBelowWatermark, req, nil, &w, "source below the source watermark %d", w)
+		return refuseAtt(RuleBelowWatermark, req, nil, &w, "source below the source watermark %d", w)
 	}
 	if wm := v.wm.AttestationTarget; wm != nil && req.TargetEpoch <= *wm {
 		w := uint64(*wm)
-		return refuseAtt(ErrBelowWatermark, req, nil, &w, "target at or below the target watermark %d", w)
+		return refuseAtt(RuleBelowWatermark, req, nil, &w, "target at or below the target watermark %d", w)
 	}
 
 	// Surrounded first, then surround, each against the store and the batch,
 	// so the named rule does not depend on where the conflicting record lives.
 	if rec := f.surrounding; rec != nil {
-		return refuseAtt(ErrSurroundedVote, req, rec, nil, "recorded source %d target %d surrounds it", rec.SourceEpoch, rec.TargetEpoch)
+		return refuseAtt(RuleSurroundedVote, req, rec, nil, "recorded source %d target %d surrounds it", rec.SourceEpoch, rec.TargetEpoch)
 	}
 	for i := range v.batchAtts {
 		if rec := v.batchAtts[i]; surroundsNew(rec, req) {
-			return refuseAtt(ErrSurroundedVote, req, &rec, nil, "recorded source %d target %d surrounds it", rec.SourceEpoch, rec.TargetEpoch)
+			return refuseAtt(RuleSurroundedVote, req, &rec, nil, "recorded source %d target %d surrounds it", rec.SourceEpoch, rec.TargetEpoch)
 		}
 	}
 	if rec := f.surrounded; rec != nil {
-		return refuseAtt(ErrSurroundVote, req, rec, nil, "it surrounds recorded source %d target %d", rec.SourceEpoch, rec.TargetEpoch)
+		return refuseAtt(RuleSurroundVote, req, rec, nil, "it surrounds recorded source %d target %d", rec.SourceEpoch, rec.TargetEpoch)
 	}
 	for i := range v.batchAtts {
 		if rec := v.batchAtts[i]; surroundedByNew(rec, req) {
-			return refuseAtt(ErrSurroundVote, req, &rec, nil, "it surrounds recorded source %d target %d", rec.SourceEpoch, rec.TargetEpoch)
+			return refuseAtt(RuleSurroundVote, req, &rec, nil, "it surrounds recorded source %d target %d", rec.SourceEpoch, rec.TargetEpoch)
 		}
 	}
 
@@ -146,7 +177,7 @@ func evaluateAttestation(req AttestationRequest, f attFacts, v *validatorState) 
 // evaluateBlock decides one block proposal and, when allowing it, records it in v.
 func evaluateBlock(req BlockRequest, f blockFacts, v *validatorState) Verdict {
 	if uint64(req.Slot) > maxStored {
-		return refuseBlock(ErrInvalidRequest, req, nil, nil, "slot above 2^63-1")
+		return refuseBlock(RuleInvalidRequest, req, nil, nil, "slot above 2^63-1")
 	}
 	// process_proposer_slashing: two different headers at one slot. An
 	// imported record without a signing root conflicts with any block (EIP-3076
@@ -159,7 +190,7 @@ func evaluateBlock(req BlockRequest, f blockFacts, v *validatorState) Verdict {
 				continue
 			}
 			if !sameRoot(rec.SigningRoot, req.SigningRoot) {
-				return refuseBlock(ErrDoubleBlock, req, &rec, nil, "slot %d already signed with signing root %s",
+				return refuseBlock(RuleDoubleBlock, req, &rec, nil, "slot %d already signed with signing root %s",
 					rec.Slot, rootString(rec.SigningRoot))
 			}
 			repeat = true
@@ -171,7 +202,7 @@ func evaluateBlock(req BlockRequest, f blockFacts, v *validatorState) Verdict {
 	// EIP-3076 condition 2, enforced at all times.
 	if wm := v.wm.BlockSlot; wm != nil && req.Slot <= *wm {
 		w := uint64(*wm)
-		return refuseBlock(ErrBelowWatermark, req, nil, &w, "slot at or below the block watermark %d", w)
+		return refuseBlock(RuleBelowWatermark, req, nil, &w, "slot at or below the block watermark %d", w)
 	}
 	root := req.SigningRoot
 	v.batchBlocks = append(v.batchBlocks, SignedBlock{Slot: req.Slot, SigningRoot: &root})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -653,6 +654,63 @@ func (t *sqliteTx) latest(ctx context.Context, id int64) (*phase0.Epoch, *phase0
 		sp = &v
 	}
 	return tp, sp, nil
+}
+
+// sqliteLatest reads the watermarks and newest records of the validators
+// whose pubkeys a JSON array of hex strings lists. Each subquery reads one
+// entry from the end of a primary key (ORDER BY ... DESC LIMIT 1), whatever the
+// history's length; TestSQLiteQueryPlans pins that.
+const sqliteLatest = `WITH l AS MATERIALIZED (
+		SELECT v.id, v.pubkey, v.block_slot_wm, v.att_source_wm, v.att_target_wm,
+			(SELECT target_epoch FROM attestations WHERE validator_id = v.id ORDER BY target_epoch DESC LIMIT 1) AS tgt,
+			(SELECT slot FROM blocks WHERE validator_id = v.id ORDER BY slot DESC LIMIT 1) AS slot
+		FROM json_each(?1) AS k JOIN validators AS v ON v.pubkey = unhex(k.value))
+	SELECT pubkey, block_slot_wm, att_source_wm, att_target_wm, tgt,
+		(SELECT source_epoch FROM attestations WHERE validator_id = l.id AND target_epoch = l.tgt ORDER BY source_epoch DESC LIMIT 1),
+		slot
+	FROM l`
+
+func (t *sqliteTx) latestRecords(ctx context.Context, pubkeys []phase0.BLSPubKey) (map[phase0.BLSPubKey]Latest, error) {
+	rows, err := t.query(ctx, sqliteLatest, jsonArray(len(pubkeys), func(b []byte, i int) []byte {
+		b = append(b, '"')
+		b = hex.AppendEncode(b, pubkeys[i][:])
+		return append(b, '"')
+	}))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[phase0.BLSPubKey]Latest, len(pubkeys))
+	for rows.Next() {
+		var pk []byte
+		var slotWM, sourceWM, targetWM, target, source, slot sql.NullInt64
+		if err := rows.Scan(&pk, &slotWM, &sourceWM, &targetWM, &target, &source, &slot); err != nil {
+			return nil, err
+		}
+		if len(pk) != len(phase0.BLSPubKey{}) {
+			return nil, fmt.Errorf("validator row with a %d-byte pubkey", len(pk))
+		}
+		var v validatorState
+		scanWatermarks(&v, slotWM, sourceWM, targetWM)
+		out[phase0.BLSPubKey(pk)] = Latest{Watermarks: v.wm, AttestationTarget: nullEpoch(target), AttestationSource: nullEpoch(source), BlockSlot: nullSlot(slot)}
+	}
+	return out, rows.Err()
+}
+
+func nullEpoch(v sql.NullInt64) *phase0.Epoch {
+	if !v.Valid {
+		return nil
+	}
+	e := phase0.Epoch(v.Int64)
+	return &e
+}
+
+func nullSlot(v sql.NullInt64) *phase0.Slot {
+	if !v.Valid {
+		return nil
+	}
+	s := phase0.Slot(v.Int64)
+	return &s
 }
 
 func (t *sqliteTx) pruneAttestations(ctx context.Context, id int64, below phase0.Epoch) (pruneResult, error) {

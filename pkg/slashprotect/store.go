@@ -83,6 +83,10 @@ type storeTx interface {
 	blocks(ctx context.Context, validatorID int64) ([]SignedBlock, error)
 	// latest returns the highest recorded target epoch and slot, nil if none.
 	latest(ctx context.Context, validatorID int64) (*phase0.Epoch, *phase0.Slot, error)
+	// latestRecords returns the watermarks and latest records of every
+	// validator among pubkeys (unique) that has a row, in one statement that
+	// seeks each validator's newest entries by index.
+	latestRecords(ctx context.Context, pubkeys []phase0.BLSPubKey) (map[phase0.BLSPubKey]Latest, error)
 	pruneAttestations(ctx context.Context, validatorID int64, belowTarget phase0.Epoch) (pruneResult, error)
 	pruneBlocks(ctx context.Context, validatorID int64, belowSlot phase0.Slot) (pruneResult, error)
 	getMeta(ctx context.Context, key string) ([]byte, bool, error)

@@ -9,11 +9,15 @@ import (
 )
 
 // Refusal rules. Each is a sentinel that a refused Verdict's error wraps, so
-// callers branch with errors.Is.
+// callers branch with errors.Is; Rule names the same rules as values.
 var (
 	// ErrSourceAfterTarget refuses an attestation whose source epoch exceeds its
-	// target epoch (invalid per is_slashable_attestation_data's domain).
+	// target epoch: process_attestation never includes one, yet it would stand as
+	// slashing evidence (is_valid_indexed_attestation does not order the epochs).
 	ErrSourceAfterTarget = errors.New("source epoch after target epoch")
+	// ErrSourceEqualsTarget refuses an attestation whose source epoch equals its
+	// target epoch after genesis: only epoch 0 is its own justified checkpoint.
+	ErrSourceEqualsTarget = errors.New("source epoch equals target epoch after genesis")
 	// ErrDoubleVote refuses an attestation for a target epoch already signed with
 	// a different (or unknown) signing root (consensus specs, is_slashable_attestation_data).
 	ErrDoubleVote = errors.New("double vote")
@@ -31,6 +35,93 @@ var (
 	// as a slot or epoch above 2^63-1.
 	ErrInvalidRequest = errors.New("invalid request")
 )
+
+// Rule is a slashing-protection rule, carried by every refusal. Its String is
+// a stable snake_case name for logs and metric labels; its Err is the
+// sentinel that errors.Is matches. The zero Rule is RuleNone.
+type Rule uint8
+
+// The rules. Attestations are checked in the order listed (rules.go,
+// evaluateAttestation); blocks by RuleInvalidRequest, RuleDoubleBlock and
+// RuleBelowWatermark.
+const (
+	// RuleNone is no rule: the zero value, for allowed messages and for
+	// refusals made outside slashing protection.
+	RuleNone Rule = iota
+	// RuleInvalidRequest refuses what cannot be stored (ErrInvalidRequest).
+	RuleInvalidRequest
+	// RuleSourceAfterTarget refuses source > target (ErrSourceAfterTarget).
+	RuleSourceAfterTarget
+	// RuleSourceEqualsTarget refuses source == target > 0 (ErrSourceEqualsTarget).
+	RuleSourceEqualsTarget
+	// RuleDoubleVote refuses a second vote for a target (ErrDoubleVote).
+	RuleDoubleVote
+	// RuleBelowWatermark refuses a message at or below a watermark (ErrBelowWatermark).
+	RuleBelowWatermark
+	// RuleSurroundedVote refuses a vote a recorded one surrounds (ErrSurroundedVote).
+	RuleSurroundedVote
+	// RuleSurroundVote refuses a vote that surrounds a recorded one (ErrSurroundVote).
+	RuleSurroundVote
+	// RuleDoubleBlock refuses a second block at a slot (ErrDoubleBlock).
+	RuleDoubleBlock
+)
+
+// Rules lists every rule except RuleNone, for metrics that declare their
+// label values up front.
+func Rules() []Rule {
+	return []Rule{RuleInvalidRequest, RuleSourceAfterTarget, RuleSourceEqualsTarget, RuleDoubleVote,
+		RuleBelowWatermark, RuleSurroundedVote, RuleSurroundVote, RuleDoubleBlock}
+}
+
+// String returns the rule's stable name, such as "double_vote".
+func (r Rule) String() string {
+	switch r {
+	case RuleNone:
+		return "none"
+	case RuleInvalidRequest:
+		return "invalid_request"
+	case RuleSourceAfterTarget:
+		return "source_after_target"
+	case RuleSourceEqualsTarget:
+		return "source_equals_target"
+	case RuleDoubleVote:
+		return "double_vote"
+	case RuleBelowWatermark:
+		return "below_watermark"
+	case RuleSurroundedVote:
+		return "surrounded_vote"
+	case RuleSurroundVote:
+		return "surround_vote"
+	case RuleDoubleBlock:
+		return "double_block"
+	default:
+		return fmt.Sprintf("rule_%d", uint8(r))
+	}
+}
+
+// Err returns the rule's sentinel error; nil for RuleNone.
+func (r Rule) Err() error {
+	switch r {
+	case RuleInvalidRequest:
+		return ErrInvalidRequest
+	case RuleSourceAfterTarget:
+		return ErrSourceAfterTarget
+	case RuleSourceEqualsTarget:
+		return ErrSourceEqualsTarget
+	case RuleDoubleVote:
+		return ErrDoubleVote
+	case RuleBelowWatermark:
+		return ErrBelowWatermark
+	case RuleSurroundedVote:
+		return ErrSurroundedVote
+	case RuleSurroundVote:
+		return ErrSurroundVote
+	case RuleDoubleBlock:
+		return ErrDoubleBlock
+	default:
+		return nil
+	}
+}
 
 // Infrastructure and configuration errors.
 var (
@@ -112,7 +203,7 @@ func (v Verdict) Err() error {
 		return nil
 	}
 	if v.Refusal == nil {
-		return &Refusal{Rule: ErrInvalidRequest}
+		return &Refusal{Rule: RuleInvalidRequest}
 	}
 	return v.Refusal
 }
@@ -120,8 +211,8 @@ func (v Verdict) Err() error {
 // Refusal says which rule refused a message and what it conflicts with.
 // errors.Is(refusal, ErrDoubleVote) and so on match its Rule.
 type Refusal struct {
-	// Rule is one of the rule sentinels (ErrDoubleVote, ...).
-	Rule error
+	// Rule is the rule that refused the message.
+	Rule Rule
 	// Attestation is the conflicting recorded attestation, for attestation rules.
 	Attestation *SignedAttestation
 	// Block is the conflicting recorded block, for ErrDoubleBlock.
@@ -134,14 +225,18 @@ type Refusal struct {
 
 // Error implements error.
 func (r *Refusal) Error() string {
-	if r.Detail == "" {
-		return fmt.Sprintf("refused: %v", r.Rule)
+	what := any(r.Rule)
+	if err := r.Rule.Err(); err != nil {
+		what = err
 	}
-	return fmt.Sprintf("refused: %v: %s", r.Rule, r.Detail)
+	if r.Detail == "" {
+		return fmt.Sprintf("refused: %v", what)
+	}
+	return fmt.Sprintf("refused: %v: %s", what, r.Detail)
 }
 
-// Unwrap returns the rule sentinel.
-func (r *Refusal) Unwrap() error { return r.Rule }
+// Unwrap returns the rule's sentinel.
+func (r *Refusal) Unwrap() error { return r.Rule.Err() }
 
 // shortKey abbreviates a public key for messages and logs.
 func shortKey(pk phase0.BLSPubKey) string {

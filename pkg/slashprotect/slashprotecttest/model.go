@@ -8,39 +8,61 @@ import (
 )
 
 // Model is a brute-force reference for the slashing rules, written from the
-// consensus specs' is_slashable_attestation_data and process_proposer_slashing
-// and EIP-3076 conditions 2, 4 and 5 (minima over every recorded message). It
-// keeps every allowed message in a list and checks each new one against all.
+// consensus specs' is_slashable_attestation_data, process_attestation and
+// process_proposer_slashing and EIP-3076 conditions 2, 4 and 5. It keeps every
+// recorded message in a list and checks each new one against all of them,
+// literally, whatever their epochs (imported records may have source after
+// target). The low watermarks are the minima of the validator's first records
+// (every later allowed message is above them), raised by each import to the
+// file's minima, never lowered (EIP-3076 "Advice for Complete Databases").
 type Model struct {
-	atts   map[phase0.BLSPubKey][]slashprotect.AttestationRequest
-	blocks map[phase0.BLSPubKey][]slashprotect.BlockRequest
+	vals map[phase0.BLSPubKey]*modelValidator
+}
+
+type modelValidator struct {
+	atts   []slashprotect.SignedAttestation
+	blocks []slashprotect.SignedBlock
+	wmSlot *phase0.Slot
+	wmSrc  *phase0.Epoch
+	wmTgt  *phase0.Epoch
 }
 
 // NewModel returns an empty model.
 func NewModel() *Model {
-	return &Model{
-		atts:   make(map[phase0.BLSPubKey][]slashprotect.AttestationRequest),
-		blocks: make(map[phase0.BLSPubKey][]slashprotect.BlockRequest),
-	}
+	return &Model{vals: make(map[phase0.BLSPubKey]*modelValidator)}
 }
 
-// ModelVerdict is the model's answer: Rule is nil when allowed.
+func (m *Model) validator(pk phase0.BLSPubKey) *modelValidator {
+	v := m.vals[pk]
+	if v == nil {
+		v = &modelValidator{}
+		m.vals[pk] = v
+	}
+	return v
+}
+
+// ModelVerdict is the model's answer: Rule is RuleNone when allowed.
 type ModelVerdict struct {
-	Rule   error
+	Rule   slashprotect.Rule
 	Repeat bool
 }
 
+func sameData(rec *phase0.Root, root phase0.Root) bool { return rec != nil && *rec == root }
+
 // Attest decides and (if allowed and new) records one attestation.
 func (m *Model) Attest(req slashprotect.AttestationRequest) ModelVerdict {
-	if req.SourceEpoch > req.TargetEpoch {
-		return ModelVerdict{Rule: slashprotect.ErrSourceAfterTarget}
+	switch {
+	case req.SourceEpoch > req.TargetEpoch:
+		return ModelVerdict{Rule: slashprotect.RuleSourceAfterTarget}
+	case req.SourceEpoch == req.TargetEpoch && req.TargetEpoch > 0:
+		return ModelVerdict{Rule: slashprotect.RuleSourceEqualsTarget}
 	}
-	prev := m.atts[req.Pubkey]
+	v := m.validator(req.Pubkey)
 	repeat := false
-	for _, p := range prev {
+	for _, p := range v.atts {
 		if p.TargetEpoch == req.TargetEpoch {
-			if p.SigningRoot != req.SigningRoot {
-				return ModelVerdict{Rule: slashprotect.ErrDoubleVote}
+			if !sameData(p.SigningRoot, req.SigningRoot) {
+				return ModelVerdict{Rule: slashprotect.RuleDoubleVote}
 			}
 			repeat = true
 		}
@@ -48,37 +70,36 @@ func (m *Model) Attest(req slashprotect.AttestationRequest) ModelVerdict {
 	if repeat {
 		return ModelVerdict{Repeat: true}
 	}
-	if len(prev) > 0 {
-		minS, minT := prev[0].SourceEpoch, prev[0].TargetEpoch
-		for _, p := range prev {
-			minS, minT = min(minS, p.SourceEpoch), min(minT, p.TargetEpoch)
-		}
-		if req.SourceEpoch < minS || req.TargetEpoch <= minT {
-			return ModelVerdict{Rule: slashprotect.ErrBelowWatermark}
-		}
+	if (v.wmSrc != nil && req.SourceEpoch < *v.wmSrc) || (v.wmTgt != nil && req.TargetEpoch <= *v.wmTgt) {
+		return ModelVerdict{Rule: slashprotect.RuleBelowWatermark}
 	}
-	for _, p := range prev {
+	for _, p := range v.atts {
 		if p.SourceEpoch < req.SourceEpoch && req.TargetEpoch < p.TargetEpoch {
-			return ModelVerdict{Rule: slashprotect.ErrSurroundedVote}
+			return ModelVerdict{Rule: slashprotect.RuleSurroundedVote}
 		}
 	}
-	for _, p := range prev {
+	for _, p := range v.atts {
 		if req.SourceEpoch < p.SourceEpoch && p.TargetEpoch < req.TargetEpoch {
-			return ModelVerdict{Rule: slashprotect.ErrSurroundVote}
+			return ModelVerdict{Rule: slashprotect.RuleSurroundVote}
 		}
 	}
-	m.atts[req.Pubkey] = append(prev, req)
+	root := req.SigningRoot
+	v.atts = append(v.atts, slashprotect.SignedAttestation{SourceEpoch: req.SourceEpoch, TargetEpoch: req.TargetEpoch, SigningRoot: &root})
+	if v.wmSrc == nil {
+		s, t := req.SourceEpoch, req.TargetEpoch
+		v.wmSrc, v.wmTgt = &s, &t
+	}
 	return ModelVerdict{}
 }
 
 // Propose decides and (if allowed and new) records one block.
 func (m *Model) Propose(req slashprotect.BlockRequest) ModelVerdict {
-	prev := m.blocks[req.Pubkey]
+	v := m.validator(req.Pubkey)
 	repeat := false
-	for _, p := range prev {
+	for _, p := range v.blocks {
 		if p.Slot == req.Slot {
-			if p.SigningRoot != req.SigningRoot {
-				return ModelVerdict{Rule: slashprotect.ErrDoubleBlock}
+			if !sameData(p.SigningRoot, req.SigningRoot) {
+				return ModelVerdict{Rule: slashprotect.RuleDoubleBlock}
 			}
 			repeat = true
 		}
@@ -86,25 +107,56 @@ func (m *Model) Propose(req slashprotect.BlockRequest) ModelVerdict {
 	if repeat {
 		return ModelVerdict{Repeat: true}
 	}
-	if len(prev) > 0 {
-		minSlot := prev[0].Slot
-		for _, p := range prev {
-			minSlot = min(minSlot, p.Slot)
-		}
-		if req.Slot <= minSlot {
-			return ModelVerdict{Rule: slashprotect.ErrBelowWatermark}
-		}
+	if v.wmSlot != nil && req.Slot <= *v.wmSlot {
+		return ModelVerdict{Rule: slashprotect.RuleBelowWatermark}
 	}
-	m.blocks[req.Pubkey] = append(prev, req)
+	root := req.SigningRoot
+	v.blocks = append(v.blocks, slashprotect.SignedBlock{Slot: req.Slot, SigningRoot: &root})
+	if v.wmSlot == nil {
+		s := req.Slot
+		v.wmSlot = &s
+	}
 	return ModelVerdict{}
+}
+
+// Import records one data element of an interchange file as EIP-3076
+// prescribes: every record is kept, whatever it conflicts with, and the
+// watermarks rise to the minima of the element's records.
+func (m *Model) Import(pk phase0.BLSPubKey, blocks []slashprotect.SignedBlock, atts []slashprotect.SignedAttestation) {
+	v := m.validator(pk)
+	raise := func(cur *phase0.Epoch, x phase0.Epoch) *phase0.Epoch {
+		if cur == nil || x > *cur {
+			return &x
+		}
+		return cur
+	}
+	if len(atts) > 0 {
+		minS, minT := atts[0].SourceEpoch, atts[0].TargetEpoch
+		for _, a := range atts {
+			minS, minT = min(minS, a.SourceEpoch), min(minT, a.TargetEpoch)
+		}
+		v.wmSrc, v.wmTgt = raise(v.wmSrc, minS), raise(v.wmTgt, minT)
+		v.atts = append(v.atts, atts...)
+	}
+	if len(blocks) > 0 {
+		minSlot := blocks[0].Slot
+		for _, b := range blocks {
+			minSlot = min(minSlot, b.Slot)
+		}
+		if v.wmSlot == nil || minSlot > *v.wmSlot {
+			v.wmSlot = &minSlot
+		}
+		v.blocks = append(v.blocks, blocks...)
+	}
 }
 
 // Matches reports whether a database verdict equals the model's.
 func (v ModelVerdict) Matches(got slashprotect.Verdict) bool {
-	if v.Rule == nil {
+	if v.Rule == slashprotect.RuleNone {
 		return got.Allowed && got.Repeat == v.Repeat
 	}
-	return !got.Allowed && errors.Is(got.Err(), v.Rule)
+	var r *slashprotect.Refusal
+	return !got.Allowed && errors.As(got.Err(), &r) && r.Rule == v.Rule && errors.Is(got.Err(), v.Rule.Err())
 }
 
 // SlashableAttestations reports whether two attestations by one validator

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
@@ -21,6 +22,12 @@ import (
 
 // Network is the genesis validators root the suite's databases belong to.
 var Network = Root(0xee)
+
+// NetworkTiming is the clock of the suite's network: a genesis long enough ago
+// (mainnet's) that every epoch the tests use lies in the past.
+func NetworkTiming() slashprotect.Timing {
+	return slashprotect.Timing{GenesisTime: time.Unix(1606824023, 0).UTC(), SlotDuration: 12 * time.Second, SlotsPerEpoch: 32}
+}
 
 // PK returns a distinct test public key for n.
 func PK(n int) phase0.BLSPubKey {
@@ -71,17 +78,26 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("Persistence", s.testPersistence)
 	t.Run("Property", s.testProperty)
 	t.Run("ConcurrentGoroutines", s.testConcurrent)
+	t.Run("IrregularRecords", s.testIrregular)
+	t.Run("FarFuture", s.testFarFuture)
+	t.Run("BindNetwork", s.testBindNetwork)
+	t.Run("ExportFresh", s.testExportFresh)
+	t.Run("LatestRecords", s.testLatestRecords)
+	t.Run("PruneOnline", s.testPruneOnline)
+	t.Run("PruneOnlineRace", s.testPruneOnlineRace)
 }
 
 type suite struct{ cfg Config }
 
-// open opens a fresh database for the network.
-func (s *suite) open(t *testing.T) (*slashprotect.DB, string) {
+// open opens a fresh database bound to the network and its timing, as a
+// signer leaves it.
+func (s *suite) open(t *testing.T, opts ...slashprotect.Option) (*slashprotect.DB, string) {
 	t.Helper()
 	url := s.cfg.NewURL(t)
-	db, err := slashprotect.Open(context.Background(), url, slashprotect.WithGenesisValidatorsRoot(Network))
+	db, err := slashprotect.Open(context.Background(), url, append([]slashprotect.Option{slashprotect.WithGenesisValidatorsRoot(Network)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
+	require.NoError(t, db.BindNetwork(context.Background(), Network, NetworkTiming()))
 	return db, url
 }
 
@@ -150,6 +166,11 @@ func (s *suite) testAttestationRules(t *testing.T) {
 		{"double vote", []Step{A(Att(pk, 1, 2, 1), nil), A(Att(pk, 1, 2, 2), slashprotect.ErrDoubleVote)}},
 		{"double vote with other source", []Step{A(Att(pk, 0, 1, 1), nil), A(Att(pk, 1, 3, 2), nil), A(Att(pk, 2, 3, 3), slashprotect.ErrDoubleVote)}},
 		{"source after target", []Step{A(Att(pk, 3, 2, 1), slashprotect.ErrSourceAfterTarget)}},
+		{"source equals target after genesis", []Step{
+			A(Att(pk, 5, 5, 1), slashprotect.ErrSourceEqualsTarget), A(Att(pk, 1, 1, 1), slashprotect.ErrSourceEqualsTarget),
+			// Nothing was recorded: the honest votes it would have blocked as surrounds pass.
+			A(Att(pk, 4, 6, 2), nil), A(Att(pk, 6, 7, 3), nil),
+		}},
 		{"new surrounds recorded", []Step{A(Att(pk, 0, 1, 0), nil), A(Att(pk, 2, 3, 1), nil), A(Att(pk, 1, 4, 2), slashprotect.ErrSurroundVote)}},
 		{"recorded surrounds new", []Step{A(Att(pk, 0, 1, 0), nil), A(Att(pk, 1, 6, 1), nil), A(Att(pk, 2, 5, 2), slashprotect.ErrSurroundedVote)}},
 		{"target at watermark", []Step{A(Att(pk, 5, 10, 1), nil), A(Att(pk, 6, 10, 2), slashprotect.ErrDoubleVote), A(Att(pk, 6, 9, 3), slashprotect.ErrBelowWatermark)}},
@@ -454,50 +475,135 @@ func (s *suite) testPrune(t *testing.T) {
 	require.Equal(t, int64(1), rep.Attestations)
 }
 
-// testProperty sends random requests, compares every verdict with the
-// reference model, and checks that no two allowed messages are slashable.
+// testProperty sends random requests and, now and then, imports random
+// interchange data (records with source after target or equal to it among
+// them, with and without signing roots), compares every verdict with the
+// reference model, and checks that no allowed message is slashable with any
+// recorded one.
 func (s *suite) testProperty(t *testing.T) {
 	steps := s.cfg.PropertySteps
 	if steps == 0 {
 		steps = 300
 	}
-	for _, seed := range []uint64{1, 2, 3} {
+	for _, seed := range []uint64{1, 2, 3, 4} {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
 			ctx := context.Background()
 			db, _ := s.open(t)
 			rng := rand.New(rand.NewPCG(seed, 0x5eed))
 			model := NewModel()
 			keys := []phase0.BLSPubKey{PK(1), PK(2), PK(3)}
+			// history is every attestation recorded, in order: imported or allowed.
+			type entry struct {
+				att     slashprotect.SignedAttestation
+				allowed bool
+			}
+			history := map[phase0.BLSPubKey][]entry{}
+			irregular := 0
 			for sent := 0; sent < steps; {
-				if rng.IntN(5) == 0 {
-					req := Block(keys[rng.IntN(len(keys))], rng.Uint64N(12), rng.IntN(3))
+				switch r := rng.IntN(20); {
+				case r < 2:
+					iv, blocks, atts := randomElement(rng, keys[rng.IntN(len(keys))])
+					rep, err := importString(db, Doc(Network, iv), nil)
+					require.NoError(t, err)
+					irregular += rep.IrregularCount
+					model.Import(iv.PK, blocks, atts)
+					for _, a := range atts {
+						history[iv.PK] = append(history[iv.PK], entry{att: a})
+					}
+					sent++
+				case r < 6:
+					req := Block(keys[rng.IntN(len(keys))], rng.Uint64N(12), 1+rng.IntN(3))
 					v, err := db.CheckAndRecordBlock(ctx, req)
 					require.NoError(t, err)
 					want := model.Propose(req)
 					require.True(t, want.Matches(v), "block %+v: model %+v, database %+v %v", req, want, v, v.Err())
 					sent++
+				default:
+					batch := make([]slashprotect.AttestationRequest, 1+rng.IntN(6))
+					for i := range batch {
+						src := rng.Uint64N(10)
+						tgt := src + rng.Uint64N(6)
+						if rng.IntN(20) == 0 {
+							tgt = src - min(src, 1)
+						}
+						batch[i] = Att(keys[rng.IntN(len(keys))], src, tgt, 1+rng.IntN(3))
+					}
+					vs, err := db.CheckAndRecordAttestations(ctx, batch)
+					require.NoError(t, err)
+					for i, req := range batch {
+						want := model.Attest(req)
+						require.True(t, want.Matches(vs[i]), "attestation %+v: model %+v, database %+v %v", req, want, vs[i], vs[i].Err())
+						requireWitness(t, req, vs[i])
+						if vs[i].Allowed && !vs[i].Repeat {
+							root := req.SigningRoot
+							history[req.Pubkey] = append(history[req.Pubkey], entry{att: slashprotect.SignedAttestation{SourceEpoch: req.SourceEpoch, TargetEpoch: req.TargetEpoch, SigningRoot: &root}, allowed: true})
+						}
+					}
+					sent += len(batch)
+				}
+			}
+			require.Positive(t, irregular, "the imports held irregular records")
+			// No allowed vote is slashable with anything recorded before it (an
+			// import may later bring records of messages signed elsewhere that
+			// conflict with it: that is the other signer's doing).
+			for pk, h := range history {
+				for i, a := range h {
+					if !a.allowed {
+						continue
+					}
+					for _, b := range h[:i] {
+						require.False(t, SlashableAttestations(a.att, b.att), "validator %x: allowed %+v is slashable with %+v recorded before it", pk[:3], a.att, b.att)
+					}
+				}
+			}
+		})
+	}
+}
+
+// randomElement is a random interchange element for pk: a few attestations
+// with any epochs (source after, equal to or before target) and blocks, each
+// without a signing root (0) or with Root(1..3), the roots the property test's
+// requests use; it returns the records as the model takes them.
+func randomElement(rng *rand.Rand, pk phase0.BLSPubKey) (IV, []slashprotect.SignedBlock, []slashprotect.SignedAttestation) {
+	iv := IV{PK: pk}
+	var blocks []slashprotect.SignedBlock
+	var atts []slashprotect.SignedAttestation
+	rootOf := func(n int) *phase0.Root {
+		if n == 0 {
+			return nil
+		}
+		r := Root(n)
+		return &r
+	}
+	for range 1 + rng.IntN(3) {
+		a := IA{Source: rng.Uint64N(12), Target: rng.Uint64N(14), Root: rng.IntN(4)}
+		iv.Atts = append(iv.Atts, a)
+		atts = append(atts, slashprotect.SignedAttestation{SourceEpoch: phase0.Epoch(a.Source), TargetEpoch: phase0.Epoch(a.Target), SigningRoot: rootOf(a.Root)})
+	}
+	for range rng.IntN(3) {
+		b := IB{Slot: rng.Uint64N(12), Root: rng.IntN(4)}
+		iv.Blocks = append(iv.Blocks, b)
+		blocks = append(blocks, slashprotect.SignedBlock{Slot: phase0.Slot(b.Slot), SigningRoot: rootOf(b.Root)})
+	}
+	return iv, blocks, atts
+}
+
+// RequireAllowedSafe fails if any attestation a database allowed (and
+// recorded) is slashable with any record it holds for the same validator:
+// imported records may conflict with each other, never with what vigil signed.
+func RequireAllowedSafe(t *testing.T, db *slashprotect.DB, allowed map[phase0.BLSPubKey][]slashprotect.SignedAttestation) {
+	t.Helper()
+	for pk, signed := range allowed {
+		h, err := db.History(context.Background(), pk, 0)
+		require.NoError(t, err)
+		for _, a := range signed {
+			for _, b := range h.Attestations {
+				if a.SourceEpoch == b.SourceEpoch && a.TargetEpoch == b.TargetEpoch && b.SigningRoot != nil && *b.SigningRoot == *a.SigningRoot {
 					continue
 				}
-				batch := make([]slashprotect.AttestationRequest, 1+rng.IntN(6))
-				for i := range batch {
-					src := rng.Uint64N(10)
-					tgt := src + rng.Uint64N(6)
-					if rng.IntN(20) == 0 {
-						tgt = src - min(src, 1)
-					}
-					batch[i] = Att(keys[rng.IntN(len(keys))], src, tgt, rng.IntN(3))
-				}
-				vs, err := db.CheckAndRecordAttestations(ctx, batch)
-				require.NoError(t, err)
-				for i, req := range batch {
-					want := model.Attest(req)
-					require.True(t, want.Matches(vs[i]), "attestation %+v: model %+v, database %+v %v", req, want, vs[i], vs[i].Err())
-					requireWitness(t, req, vs[i])
-				}
-				sent += len(batch)
+				require.False(t, SlashableAttestations(a, b), "validator %x: allowed %+v is slashable with recorded %+v", pk[:3], a, b)
 			}
-			RequireNoSlashable(t, db, keys)
-		})
+		}
 	}
 }
 
@@ -616,6 +722,9 @@ func exportString(t *testing.T, db *slashprotect.DB, opts slashprotect.ExportOpt
 	return buf.String()
 }
 
+// importString imports doc, naming the suite network's timing so that a
+// database that never ran can tell the current epoch.
 func importString(db *slashprotect.DB, doc string, root *phase0.Root) (slashprotect.ImportReport, error) {
-	return db.Import(context.Background(), strings.NewReader(doc), slashprotect.ImportOptions{GenesisValidatorsRoot: root})
+	timing := NetworkTiming()
+	return db.Import(context.Background(), strings.NewReader(doc), slashprotect.ImportOptions{GenesisValidatorsRoot: root, Timing: &timing})
 }
