@@ -21,9 +21,11 @@ import (
 type SlashingDB interface {
 	CheckAndRecordAttestations(ctx context.Context, reqs []slashprotect.AttestationRequest) ([]slashprotect.Verdict, error)
 	CheckAndRecordBlock(ctx context.Context, req slashprotect.BlockRequest) (slashprotect.Verdict, error)
-	SetGenesisValidatorsRoot(ctx context.Context, root phase0.Root) error
-	History(ctx context.Context, pubkey phase0.BLSPubKey, limit int) (slashprotect.History, error)
+	BindNetwork(ctx context.Context, root phase0.Root, timing slashprotect.Timing) error
+	LatestRecords(ctx context.Context, pubkeys []phase0.BLSPubKey) (map[phase0.BLSPubKey]slashprotect.Latest, error)
 }
+
+var _ SlashingDB = (*slashprotect.DB)(nil)
 
 // Kind names a kind of signed message, for observers and errors.
 type Kind string
@@ -42,25 +44,24 @@ const (
 	KindVoluntaryExit               Kind = "voluntary_exit"
 )
 
-// Reason says why a message was refused, as a stable label for metrics.
+// Reason says why a message was refused, as a stable label for logs and
+// metrics: the name of the slashing-protection rule that refused it
+// (RuleReason), or one of the signer's own guards below.
 type Reason string
 
-// Refusal reasons. The slashing-protection ones mirror slashprotect's rules.
+// The signer's own refusal reasons, for messages refused before the slashing
+// database is asked. None is the name of a slashprotect.Rule.
 const (
-	ReasonDoubleVote        Reason = "double_vote"
-	ReasonSurroundVote      Reason = "surround_vote"
-	ReasonSurroundedVote    Reason = "surrounded_vote"
-	ReasonSourceAfterTarget Reason = "source_after_target"
-	ReasonDoubleBlock       Reason = "double_block"
-	ReasonBelowWatermark    Reason = "below_watermark"
-	ReasonInvalidRequest    Reason = "invalid_request"
-	ReasonUnknownRule       Reason = "unknown_rule"
-	ReasonFuture            Reason = "future"
-	ReasonLongGap           Reason = "long_gap"
-	ReasonUnknownKey        Reason = "unknown_key"
-	ReasonInvalidMessage    Reason = "invalid_message"
-	ReasonForkMismatch      Reason = "fork_mismatch"
+	ReasonFuture         Reason = "future"
+	ReasonLongGap        Reason = "long_gap"
+	ReasonUnknownKey     Reason = "unknown_key"
+	ReasonInvalidMessage Reason = "invalid_message"
+	ReasonForkMismatch   Reason = "fork_mismatch"
 )
+
+// RuleReason is the Reason of a refusal by a slashing-protection rule: the
+// rule's own name (slashprotect.Rule.String), so each rule has one name.
+func RuleReason(rule slashprotect.Rule) Reason { return Reason(rule.String()) }
 
 // Observer is told about every signature made, refused or failed. The monitor
 // implements it (metrics); methods must be cheap and safe for concurrent use.

@@ -2,7 +2,6 @@ package signer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -262,12 +261,10 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 // sign (a different one would be a double proposal, the same one was already
 // broadcast by its predecessor). It is advisory: SignProposal still decides.
 func (s *Signer) BlockRecorded(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot) (bool, error) {
-	h, err := s.db.History(ctx, pubkey, 1)
-	if errors.Is(err, slashprotect.ErrUnknownValidator) {
-		return false, nil
-	}
+	found, err := s.db.LatestRecords(ctx, []phase0.BLSPubKey{pubkey})
 	if err != nil {
-		return false, fmt.Errorf("read block history of %#x: %w", pubkey[:6], err)
+		return false, fmt.Errorf("read block history of %s: %w", shortPubkey(pubkey), err)
 	}
-	return len(h.Blocks) > 0 && h.Blocks[0].Slot >= slot, nil
+	l, ok := found[pubkey]
+	return ok && l.BlockSlot != nil && *l.BlockSlot >= slot, nil
 }

@@ -246,7 +246,7 @@ func TestBlocksEveryFork(t *testing.T) {
 					handDomain(e.spec.Domains.BeaconProposer, forkVersion(e.spec, f.version), e.spec.GenesisValidatorsRoot))
 				verify(t, pk, root, sig)
 
-				h, err := e.db.History(ctx, pk, 1)
+				h, err := e.store.History(ctx, pk, 1)
 				require.NoError(t, err)
 				require.Equal(t, slot, h.Blocks[0].Slot)
 				require.Equal(t, root, *h.Blocks[0].SigningRoot, "the database records the signing root that was signed")
@@ -305,7 +305,7 @@ func TestBlockRefusals(t *testing.T) {
 			require.ErrorIs(t, err, signer.ErrRefused)
 			require.Equal(t, phase0.BLSSignature{}, sig)
 			require.Equal(t, 1, e.obs.RefusedCount(tc.reason))
-			_, err = e.db.History(ctx, e.pks[0], 0)
+			_, err = e.store.History(ctx, e.pks[0], 0)
 			require.ErrorIs(t, err, slashprotect.ErrUnknownValidator, "a refused block leaves no record")
 		})
 	}

@@ -92,7 +92,7 @@ func TestConcurrentSigning(t *testing.T) {
 	wg.Wait()
 
 	require.NotEmpty(t, atts)
-	require.Positive(t, e.obs.RefusedCount(signer.ReasonDoubleVote), "the race produced conflicts to refuse")
+	require.Positive(t, e.obs.RefusedCount(signer.RuleReason(slashprotect.RuleDoubleVote)), "the race produced conflicts to refuse")
 	byKey := map[phase0.BLSPubKey][]released{}
 	for _, a := range atts {
 		byKey[a.pk] = append(byKey[a.pk], a)

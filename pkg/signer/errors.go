@@ -37,6 +37,10 @@ var (
 type RefusalError struct {
 	Kind   Kind
 	Pubkey phase0.BLSPubKey
+	// Rule is the slashing-protection rule that refused the message, or
+	// slashprotect.RuleNone when one of the signer's own guards did.
+	Rule slashprotect.Rule
+	// Reason is RuleReason(Rule) for slashing refusals, the guard's otherwise.
 	Reason Reason
 	Err    error
 }
@@ -51,25 +55,3 @@ func (e *RefusalError) Unwrap() []error { return []error{ErrRefused, e.Err} }
 
 // shortPubkey abbreviates a pubkey for errors and logs, as operators' tools do.
 func shortPubkey(pk phase0.BLSPubKey) string { return fmt.Sprintf("%#x…%x", pk[:4], pk[46:]) }
-
-// slashingReason maps a slashprotect rule to a Reason.
-func slashingReason(err error) Reason {
-	switch {
-	case errors.Is(err, slashprotect.ErrDoubleVote):
-		return ReasonDoubleVote
-	case errors.Is(err, slashprotect.ErrSurroundVote):
-		return ReasonSurroundVote
-	case errors.Is(err, slashprotect.ErrSurroundedVote):
-		return ReasonSurroundedVote
-	case errors.Is(err, slashprotect.ErrSourceAfterTarget):
-		return ReasonSourceAfterTarget
-	case errors.Is(err, slashprotect.ErrDoubleBlock):
-		return ReasonDoubleBlock
-	case errors.Is(err, slashprotect.ErrBelowWatermark):
-		return ReasonBelowWatermark
-	case errors.Is(err, slashprotect.ErrInvalidRequest):
-		return ReasonInvalidRequest
-	default:
-		return ReasonUnknownRule
-	}
-}

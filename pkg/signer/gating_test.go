@@ -57,13 +57,13 @@ func TestAttestationGating(t *testing.T) {
 			for i, st := range tc.steps {
 				e.at(st.slot)
 				data := att(e.spec, st.slot, st.source, st.tag)
-				before, _ := e.db.History(ctx, pk, 0)
+				before, _ := e.store.History(ctx, pk, 0)
 				sig, err := e.s.SignAttestation(ctx, pk, data)
 				if st.want != nil {
 					require.ErrorIs(t, err, st.want, "step %d", i)
 					require.ErrorIs(t, err, signer.ErrRefused)
 					require.Equal(t, phase0.BLSSignature{}, sig, "step %d: a refusal carries no signature", i)
-					after, herr := e.db.History(ctx, pk, 0)
+					after, herr := e.store.History(ctx, pk, 0)
 					if before.Pubkey == (phase0.BLSPubKey{}) {
 						require.ErrorIs(t, herr, slashprotect.ErrUnknownValidator)
 					} else {
@@ -127,13 +127,13 @@ func TestAttestationBatch(t *testing.T) {
 		require.ErrorIs(t, r.Err, want[i], "duty %d", i)
 		require.Equal(t, phase0.BLSSignature{}, r.Signature, "duty %d", i)
 	}
-	_, err = e.db.History(ctx, unknown, 0)
+	_, err = e.store.History(ctx, unknown, 0)
 	require.ErrorIs(t, err, slashprotect.ErrUnknownValidator, "a key the signer does not hold leaves no record")
-	h, err := e.db.History(ctx, e.pks[3], 0)
+	h, err := e.store.History(ctx, e.pks[3], 0)
 	if err == nil {
 		require.Zero(t, h.TotalAttestations, "a future attestation is not recorded")
 	}
-	require.Equal(t, 1, e.obs.RefusedCount(signer.ReasonDoubleVote))
+	require.Equal(t, 1, e.obs.RefusedCount(signer.RuleReason(slashprotect.RuleDoubleVote)))
 	require.Equal(t, 1, e.obs.RefusedCount(signer.ReasonFuture))
 }
 
@@ -155,7 +155,7 @@ func TestInfrastructureErrors(t *testing.T) {
 		{"block", func(f *signertest.FaultyDB) { f.FailBlocks(errDiskOnFire) }, func(e *env) (any, error) {
 			return e.s.SignBeaconBlock(ctx, e.pks[0], allForks()[1].full(8))
 		}, signer.KindBlock},
-		{"history for the long-gap guard", func(f *signertest.FaultyDB) { f.FailHistory(errDiskOnFire) }, func(e *env) (any, error) {
+		{"history for the long-gap guard", func(f *signertest.FaultyDB) { f.FailLatestRecords(errDiskOnFire) }, func(e *env) (any, error) {
 			return e.s.SignAttestations(ctx, []signer.AttestationDuty{{Pubkey: e.pks[0], Data: att(e.spec, 8, 0, 1)}})
 		}, signer.KindAttestation},
 		{"cancelled context", func(*signertest.FaultyDB) {}, func(e *env) (any, error) {
@@ -206,7 +206,7 @@ func TestBlockGating(t *testing.T) {
 	require.ErrorIs(t, err, slashprotect.ErrDoubleBlock)
 	require.ErrorIs(t, err, signer.ErrRefused)
 	require.Equal(t, phase0.BLSSignature{}, sig3)
-	require.Equal(t, 1, e.obs.RefusedCount(signer.ReasonDoubleBlock))
+	require.Equal(t, 1, e.obs.RefusedCount(signer.RuleReason(slashprotect.RuleDoubleBlock)))
 }
 
 // testVersionAt is the fork version at epoch in signertest.ChainSpec, whose

@@ -2,7 +2,6 @@ package signer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -32,8 +31,8 @@ func (s *Signer) checkFuture(now time.Time, slot phase0.Slot, epoch phase0.Epoch
 func (s *Signer) gapGuarded() bool { return s.maxGapEpochs > 0 && !s.allowLongGap }
 
 // loadLatest reads, for every key not seen yet, its latest recorded block or
-// attestation epoch from the slashing database. Each key costs one read, once
-// per process.
+// attestation epoch from the slashing database: one query for all of them,
+// once per key per process.
 func (s *Signer) loadLatest(ctx context.Context, pks []phase0.BLSPubKey) error {
 	if !s.gapGuarded() {
 		return nil
@@ -46,43 +45,39 @@ func (s *Signer) loadLatest(ctx context.Context, pks []phase0.BLSPubKey) error {
 		}
 	}
 	s.latestMu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	found, err := s.db.LatestRecords(ctx, missing)
+	if err != nil {
+		return fmt.Errorf("read slashing history of %d keys: %w", len(missing), err)
+	}
 	for _, pk := range missing {
-		l, err := s.readLatest(ctx, pk)
-		if err != nil {
-			return fmt.Errorf("read slashing history of %s: %w", shortPubkey(pk), err)
-		}
-		s.noteLatest(pk, l)
+		// A key the database does not know has no history: latestEpoch{}.
+		s.noteLatest(pk, s.latestEpochOf(found[pk]))
 	}
 	return nil
 }
 
-func (s *Signer) readLatest(ctx context.Context, pk phase0.BLSPubKey) (latestEpoch, error) {
-	h, err := s.db.History(ctx, pk, 1)
-	if errors.Is(err, slashprotect.ErrUnknownValidator) {
-		return latestEpoch{}, nil
-	}
-	if err != nil {
-		return latestEpoch{}, err
-	}
-	var l latestEpoch
+// latestEpochOf is the latest epoch a key's records and watermarks reach.
+func (s *Signer) latestEpochOf(l slashprotect.Latest) latestEpoch {
+	var out latestEpoch
 	see := func(e phase0.Epoch) {
-		if !l.known || e > l.epoch {
-			l = latestEpoch{epoch: e, known: true}
+		if !out.known || e > out.epoch {
+			out = latestEpoch{epoch: e, known: true}
 		}
 	}
-	for _, a := range h.Attestations {
-		see(a.TargetEpoch)
+	for _, e := range []*phase0.Epoch{l.AttestationTarget, l.Watermarks.AttestationTarget} {
+		if e != nil {
+			see(*e)
+		}
 	}
-	for _, b := range h.Blocks {
-		see(s.spec.EpochAtSlot(b.Slot))
+	for _, slot := range []*phase0.Slot{l.BlockSlot, l.Watermarks.BlockSlot} {
+		if slot != nil {
+			see(s.spec.EpochAtSlot(*slot))
+		}
 	}
-	if w := h.Watermarks.AttestationTarget; w != nil {
-		see(*w)
-	}
-	if w := h.Watermarks.BlockSlot; w != nil {
-		see(s.spec.EpochAtSlot(*w))
-	}
-	return l, nil
+	return out
 }
 
 // noteLatest raises a key's latest epoch; it never lowers it.

@@ -54,7 +54,7 @@ func TestFutureGuard(t *testing.T) {
 			}
 			require.ErrorIs(t, err, tc.want)
 			require.Equal(t, 1, e.obs.RefusedCount(signer.ReasonFuture))
-			_, herr := e.db.History(ctx, e.pks[0], 0)
+			_, herr := e.store.History(ctx, e.pks[0], 0)
 			require.Error(t, herr, "nothing recorded for a refused future message")
 		})
 	}

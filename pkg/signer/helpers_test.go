@@ -13,14 +13,17 @@ import (
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 var genesis = time.Unix(1_700_000_000, 0)
 
 // env is one signer over a real SQLite slashing database in a temp dir.
 type env struct {
-	s     *signer.Signer
-	db    signer.SlashingDB
+	s  *signer.Signer
+	db signer.SlashingDB
+	// store is the database itself, for inspecting what was recorded.
+	store *slashprotect.DB
 	spec  signer.ChainSpec
 	clock *signertest.Clock
 	obs   *signertest.Observer
@@ -45,11 +48,12 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if cfg.spec != nil {
 		spec = *cfg.spec
 	}
-	var db signer.SlashingDB = signertest.OpenSQLite(t, spec.GenesisValidatorsRoot)
+	store := signertest.OpenSQLite(t, spec.GenesisValidatorsRoot)
+	var db signer.SlashingDB = store
 	if cfg.wrap != nil {
 		db = cfg.wrap(db)
 	}
-	e := &env{db: db, spec: spec, clock: signertest.NewClock(genesis), obs: signertest.NewObserver()}
+	e := &env{db: db, store: store, spec: spec, clock: signertest.NewClock(genesis), obs: signertest.NewObserver()}
 	e.keys = signertest.Keys(t, cfg.keys)
 	for _, k := range e.keys {
 		e.pks = append(e.pks, k.Pubkey)

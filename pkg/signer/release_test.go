@@ -28,7 +28,7 @@ func (d *verdictDB) CheckAndRecordAttestations(_ context.Context, reqs []slashpr
 // everything else is dropped (safety rule 1).
 func TestSignaturesReleasedOnlyWhenAllowed(t *testing.T) {
 	allowed := slashprotect.Verdict{Allowed: true}
-	refused := slashprotect.Verdict{Refusal: &slashprotect.Refusal{Rule: slashprotect.ErrDoubleVote}}
+	refused := slashprotect.Verdict{Refusal: &slashprotect.Refusal{Rule: slashprotect.RuleDoubleVote}}
 	tests := []struct {
 		name        string
 		decide      func(n int) ([]slashprotect.Verdict, error)

@@ -92,14 +92,20 @@ func New(ctx context.Context, opts ...Option) (*Signer, error) {
 	if o.workers <= 0 {
 		o.workers = runtime.GOMAXPROCS(0)
 	}
-	// The database records the root on first use and refuses any other one
-	// from then on: a signer for another network must not start.
-	if err := o.db.SetGenesisValidatorsRoot(ctx, o.spec.GenesisValidatorsRoot); err != nil {
-		if errors.Is(err, slashprotect.ErrWrongNetwork) {
+	// The database records the root and the chain's timing on first use and
+	// refuses any other from then on: a signer for another network must not
+	// start, nor one whose beacon node shifts the genesis time (and with it the
+	// far-future guard's "now", checkFuture).
+	timing := slashprotect.Timing{GenesisTime: o.spec.GenesisTime, SlotDuration: o.spec.SlotDuration, SlotsPerEpoch: o.spec.SlotsPerEpoch}
+	if err := o.db.BindNetwork(ctx, o.spec.GenesisValidatorsRoot, timing); err != nil {
+		switch {
+		case errors.Is(err, slashprotect.ErrWrongNetwork):
 			return nil, fmt.Errorf("beacon node's genesis validators root %#x is not the slashing database's: "+
 				"the node or the database belongs to another network: %w", o.spec.GenesisValidatorsRoot[:], err)
+		case errors.Is(err, slashprotect.ErrWrongTiming):
+			return nil, fmt.Errorf("beacon node's genesis time or slot timing is not the slashing database's: %w", err)
 		}
-		return nil, fmt.Errorf("record genesis validators root in the slashing database: %w", err)
+		return nil, fmt.Errorf("record the network in the slashing database: %w", err)
 	}
 	s := &Signer{
 		db:           o.db,
@@ -235,21 +241,28 @@ func (s *Signer) Close() error {
 	return nil
 }
 
-// refuse builds, logs and counts a refusal.
+// refuse builds, logs and counts a refusal by one of the signer's own guards.
 func (s *Signer) refuse(kind Kind, pk phase0.BLSPubKey, reason Reason, err error, attrs ...any) *RefusalError {
-	s.obs.Refused(kind, reason)
-	s.log.Warn("refused to sign", append([]any{"kind", kind, "pubkey", shortPubkey(pk), "reason", reason, "err", err}, attrs...)...)
-	return &RefusalError{Kind: kind, Pubkey: pk, Reason: reason, Err: err}
+	return s.refusal(&RefusalError{Kind: kind, Pubkey: pk, Reason: reason, Err: err}, attrs...)
 }
 
-// refuseVerdict turns a slashprotect refusal into a RefusalError.
+func (s *Signer) refusal(r *RefusalError, attrs ...any) *RefusalError {
+	s.obs.Refused(r.Kind, r.Reason)
+	s.log.Warn("refused to sign", append([]any{"kind", r.Kind, "pubkey", shortPubkey(r.Pubkey), "reason", r.Reason, "err", r.Err}, attrs...)...)
+	return r
+}
+
+// refuseVerdict turns a slashprotect refusal into a RefusalError carrying its
+// rule. A refused Verdict's Err is always a *slashprotect.Refusal (a zero
+// Verdict reads as RuleInvalidRequest): not allowed means not signed.
 func (s *Signer) refuseVerdict(kind Kind, pk phase0.BLSPubKey, v slashprotect.Verdict, attrs ...any) *RefusalError {
 	err := v.Err()
-	if err == nil {
-		// A zero Verdict: slashprotect never returns one, and not allowed means not signed.
-		err = errors.New("slashing database refused without a reason")
+	rule := slashprotect.RuleInvalidRequest
+	var r *slashprotect.Refusal
+	if errors.As(err, &r) && r.Rule != slashprotect.RuleNone {
+		rule = r.Rule
 	}
-	return s.refuse(kind, pk, slashingReason(err), err, attrs...)
+	return s.refusal(&RefusalError{Kind: kind, Pubkey: pk, Rule: rule, Reason: RuleReason(rule), Err: err}, attrs...)
 }
 
 // holds reports whether the signer holds pubkey's key, checked before anything is

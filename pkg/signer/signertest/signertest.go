@@ -120,9 +120,9 @@ func OpenSQLite(t testing.TB, root phase0.Root) *slashprotect.DB {
 // without reaching the database.
 type FaultyDB struct {
 	signer.SlashingDB
-	mu                           sync.Mutex
-	attErr, blockErr, historyErr error
-	attCalls, blockCalls         int
+	mu                          sync.Mutex
+	attErr, blockErr, latestErr error
+	attCalls, blockCalls        int
 }
 
 // NewFaultyDB wraps db.
@@ -134,8 +134,8 @@ func (f *FaultyDB) FailAttestations(err error) { f.mu.Lock(); f.attErr = err; f.
 // FailBlocks makes CheckAndRecordBlock fail with err (nil to stop).
 func (f *FaultyDB) FailBlocks(err error) { f.mu.Lock(); f.blockErr = err; f.mu.Unlock() }
 
-// FailHistory makes History fail with err (nil to stop).
-func (f *FaultyDB) FailHistory(err error) { f.mu.Lock(); f.historyErr = err; f.mu.Unlock() }
+// FailLatestRecords makes LatestRecords fail with err (nil to stop).
+func (f *FaultyDB) FailLatestRecords(err error) { f.mu.Lock(); f.latestErr = err; f.mu.Unlock() }
 
 // AttestationCalls counts CheckAndRecordAttestations calls.
 func (f *FaultyDB) AttestationCalls() int { f.mu.Lock(); defer f.mu.Unlock(); return f.attCalls }
@@ -167,15 +167,15 @@ func (f *FaultyDB) CheckAndRecordBlock(ctx context.Context, req slashprotect.Blo
 	return f.SlashingDB.CheckAndRecordBlock(ctx, req)
 }
 
-// History implements signer.SlashingDB.
-func (f *FaultyDB) History(ctx context.Context, pk phase0.BLSPubKey, limit int) (slashprotect.History, error) {
+// LatestRecords implements signer.SlashingDB.
+func (f *FaultyDB) LatestRecords(ctx context.Context, pks []phase0.BLSPubKey) (map[phase0.BLSPubKey]slashprotect.Latest, error) {
 	f.mu.Lock()
-	err := f.historyErr
+	err := f.latestErr
 	f.mu.Unlock()
 	if err != nil {
-		return slashprotect.History{}, err
+		return nil, err
 	}
-	return f.SlashingDB.History(ctx, pk, limit)
+	return f.SlashingDB.LatestRecords(ctx, pks)
 }
 
 // Observer counts what a signer reports, for assertions.
