@@ -685,10 +685,10 @@ func (exitOnlyDB) CheckAndRecordBlock(context.Context, slashprotect.BlockRequest
 	return slashprotect.Verdict{}, errExitOnly
 }
 
-func (exitOnlyDB) SetGenesisValidatorsRoot(context.Context, phase0.Root) error { return nil }
+func (exitOnlyDB) BindNetwork(context.Context, phase0.Root, slashprotect.Timing) error { return nil }
 
-func (exitOnlyDB) History(context.Context, phase0.BLSPubKey, int) (slashprotect.History, error) {
-	return slashprotect.History{}, errExitOnly
+func (exitOnlyDB) LatestRecords(context.Context, []phase0.BLSPubKey) (map[phase0.BLSPubKey]slashprotect.Latest, error) {
+	return nil, errExitOnly
 }
 
 func (d validatorDeps) exit(c *cli.Context) error {

@@ -7,6 +7,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
 	"github.com/vigil-eth/vigil/pkg/signer"
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 var (
@@ -47,8 +48,8 @@ func concurrentSignerRefusal(err error, kind signer.Kind, slot phase0.Slot, targ
 		return nil
 	}
 	switch {
-	case kind == signer.KindAttestation && refusal.Reason == signer.ReasonDoubleVote && targetEpoch > startEpoch:
-	case kind == signer.KindBlock && refusal.Reason == signer.ReasonDoubleBlock && slot > startSlot:
+	case kind == signer.KindAttestation && refusal.Rule == slashprotect.RuleDoubleVote && targetEpoch > startEpoch:
+	case kind == signer.KindBlock && refusal.Rule == slashprotect.RuleDoubleBlock && slot > startSlot:
 	default:
 		return nil
 	}
@@ -63,5 +64,5 @@ func shortKey(pk phase0.BLSPubKey) string {
 // target epoch this run did not start after: its predecessor's record.
 func restartedDoubleVote(err error, targetEpoch, startEpoch phase0.Epoch) bool {
 	var refusal *signer.RefusalError
-	return errors.As(err, &refusal) && refusal.Reason == signer.ReasonDoubleVote && targetEpoch <= startEpoch
+	return errors.As(err, &refusal) && refusal.Rule == slashprotect.RuleDoubleVote && targetEpoch <= startEpoch
 }

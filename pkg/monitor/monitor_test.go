@@ -34,7 +34,7 @@ func TestObserversFeedMetrics(t *testing.T) {
 	m.Duties().Failed(duties.KindAttestation, 10, 1, errors.New("node down"))
 	m.Signer().Signed(signer.KindAttestation, 4, 20*time.Millisecond)
 	m.Signer().Signed(signer.KindBlock, 0, time.Millisecond)
-	m.Signer().Refused(signer.KindAttestation, signer.ReasonDoubleVote)
+	m.Signer().Refused(signer.KindAttestation, signer.RuleReason(slashprotect.RuleDoubleVote))
 	m.Signer().Failed(signer.KindBlock, 1)
 	m.Beacon().RequestDone(beacon.Request{Node: "http://bn1", Operation: beacon.OpAttestationData, Duration: 30 * time.Millisecond, Outcome: beacon.OutcomeSuccess})
 	m.Beacon().RequestDone(beacon.Request{Node: "http://bn1", Operation: beacon.OpAttestationData, Duration: time.Second, Outcome: beacon.OutcomeTimeout})

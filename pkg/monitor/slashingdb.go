@@ -38,12 +38,12 @@ func (d instrumentedDB) CheckAndRecordBlock(ctx context.Context, req slashprotec
 	return v, err
 }
 
-func (d instrumentedDB) History(ctx context.Context, pk phase0.BLSPubKey, limit int) (slashprotect.History, error) {
-	h, err := d.SlashingDB.History(ctx, pk, limit)
+func (d instrumentedDB) LatestRecords(ctx context.Context, pks []phase0.BLSPubKey) (map[phase0.BLSPubKey]slashprotect.Latest, error) {
+	l, err := d.SlashingDB.LatestRecords(ctx, pks)
 	if err != nil {
 		d.m.dbErrors.Inc()
 	}
-	return h, err
+	return l, err
 }
 
 func (d instrumentedDB) observe(kind string, start time.Time, err error) {
