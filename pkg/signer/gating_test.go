@@ -45,6 +45,12 @@ func TestAttestationGating(t *testing.T) {
 			{slot: 24, source: 2, tag: 3, want: slashprotect.ErrSurroundedVote},
 		}},
 		{"source after target refused", []step{{slot: 16, source: 3, tag: 1, want: slashprotect.ErrSourceAfterTarget}}},
+		{"source equals target after genesis refused", []step{
+			{slot: 16, source: 2, tag: 1, want: slashprotect.ErrSourceEqualsTarget},
+			// Nothing recorded: the next honest vote is no "surround" of it.
+			{slot: 24, source: 1, tag: 2},
+		}},
+		{"genesis vote signs", []step{{slot: 3, source: 0, tag: 1}, {slot: 8, source: 0, tag: 2}}},
 		{"below watermark refused", []step{{slot: 32, source: 3, tag: 1}, {slot: 24, source: 2, tag: 2, want: slashprotect.ErrBelowWatermark}}},
 		{"next epochs sign", []step{{slot: 16, source: 1, tag: 1}, {slot: 24, source: 2, tag: 2}, {slot: 32, source: 3, tag: 3}}},
 	}
@@ -62,6 +68,12 @@ func TestAttestationGating(t *testing.T) {
 				if st.want != nil {
 					require.ErrorIs(t, err, st.want, "step %d", i)
 					require.ErrorIs(t, err, signer.ErrRefused)
+					var refusal *signer.RefusalError
+					require.ErrorAs(t, err, &refusal)
+					require.NotEqual(t, slashprotect.RuleNone, refusal.Rule, "step %d: the slashprotect rule travels with the refusal", i)
+					require.Equal(t, st.want, refusal.Rule.Err(), "step %d", i)
+					require.Equal(t, signer.RuleReason(refusal.Rule), refusal.Reason, "step %d", i)
+					require.Equal(t, 1, e.obs.RefusedCount(refusal.Reason), "step %d: counted under the rule's name", i)
 					require.Equal(t, phase0.BLSSignature{}, sig, "step %d: a refusal carries no signature", i)
 					after, herr := e.store.History(ctx, pk, 0)
 					if before.Pubkey == (phase0.BLSPubKey{}) {

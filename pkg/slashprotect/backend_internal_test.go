@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"github.com/vigil-eth/vigil/internal/testharness"
 )
@@ -123,27 +124,36 @@ func TestSQLiteQueryPlans(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	sdb := db.b.(*sqliteBackend).db
 	cases := []struct {
-		name  string
-		query string
-		args  []any
-		want  []string
+		name   string
+		query  string
+		args   []any
+		noSort bool
+		want   []string
 	}{
-		{"facts", sqliteAttFacts, []any{"[[1,2,3]]"}, []string{
+		{"facts", sqliteAttFacts, []any{"[[1,2,3]]"}, false, []string{
 			"USING PRIMARY KEY (validator_id=? AND target_epoch=?)",
 			"USING PRIMARY KEY (validator_id=? AND target_epoch>?)",
 			"USING COVERING INDEX attestations_by_source (validator_id=? AND source_epoch>?)",
 		}},
-		{"surrounding witness", sqliteSurrounding, []any{1, 3, 2}, []string{
+		{"surrounding witness", sqliteSurrounding, []any{1, 3, 2}, false, []string{
 			"USING PRIMARY KEY (validator_id=? AND target_epoch>?)",
 		}},
-		{"surrounded witness", sqliteSurrounded, []any{1, 2, 3}, []string{
+		{"surrounded witness", sqliteSurrounded, []any{1, 2, 3}, false, []string{
 			"USING COVERING INDEX attestations_by_source (validator_id=? AND source_epoch>?)",
 		}},
-		{"validators", sqliteReadValidators, []any{"[1,2]"}, []string{
+		{"validators", sqliteReadValidators, []any{"[1,2]"}, false, []string{
 			"USING INTEGER PRIMARY KEY (rowid=?)",
 		}},
-		{"watermarks", sqliteSaveWatermarks, []any{"[[1,null,2,3]]"}, []string{
+		{"watermarks", sqliteSaveWatermarks, []any{"[[1,null,2,3]]"}, false, []string{
 			"USING INTEGER PRIMARY KEY (rowid=?)",
+		}},
+		// Each key's newest entries are read from the end of a primary key: no
+		// sort, whatever the history's length.
+		{"latest records", sqliteLatest, []any{`["` + strings.Repeat("ab", 48) + `"]`}, true, []string{
+			"SEARCH v USING INDEX sqlite_autoindex_validators_1 (pubkey=?)",
+			"SEARCH attestations USING PRIMARY KEY (validator_id=?)",
+			"SEARCH blocks USING PRIMARY KEY (validator_id=?)",
+			"SEARCH attestations USING PRIMARY KEY (validator_id=? AND target_epoch=?)",
 		}},
 	}
 	for _, c := range cases {
@@ -157,7 +167,10 @@ func TestSQLiteQueryPlans(t *testing.T) {
 				var detail string
 				require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
 				plan = append(plan, detail)
-				require.NotRegexp(t, `^SCAN (a|v|attestations|validators)\b`, detail, "full scan")
+				require.NotRegexp(t, `^SCAN (a|v|attestations|validators|blocks)\b`, detail, "full scan")
+				if c.noSort {
+					require.NotContains(t, detail, "TEMP B-TREE", "sort")
+				}
 			}
 			require.NoError(t, rows.Err())
 			for _, w := range c.want {
@@ -210,4 +223,48 @@ func TestPostgresQueryPlan(t *testing.T) {
 	for _, line := range plan {
 		require.NotContains(t, line, "(source_epoch < q.src)", "plan:\n%s", strings.Join(plan, "\n"))
 	}
+
+	// LatestRecords for every validator: one backward index-only step per
+	// key into each history, no sort, no scan.
+	_, err = pool.Exec(ctx, `INSERT INTO blocks SELECT v.id, s * 32, decode(lpad(to_hex(s), 64, '0'), 'hex') FROM validators AS v, generate_series(0, 63) AS s`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `ANALYZE`)
+	require.NoError(t, err)
+	var keys [][]byte
+	krows, err := pool.Query(ctx, `SELECT pubkey FROM validators`)
+	require.NoError(t, err)
+	for krows.Next() {
+		var k []byte
+		require.NoError(t, krows.Scan(&k))
+		keys = append(keys, k)
+	}
+	require.NoError(t, krows.Err())
+	require.Len(t, keys, 313)
+	plan = explain(t, pool, pgLatest, keys)
+	for _, want := range []string{
+		"Index Only Scan Backward using attestations_pkey on attestations",
+		"Index Only Scan Backward using blocks_pkey on blocks",
+	} {
+		require.True(t, slices.ContainsFunc(plan, func(l string) bool { return strings.Contains(l, want) }),
+			"no %q in plan:\n%s", want, strings.Join(plan, "\n"))
+	}
+	for _, line := range plan {
+		require.NotRegexp(t, `Seq Scan on (attestations|blocks)|Sort`, line, "plan:\n%s", strings.Join(plan, "\n"))
+	}
+}
+
+// explain returns the trimmed lines of q's plan.
+func explain(t *testing.T, pool *pgxpool.Pool, q string, args ...any) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), "EXPLAIN "+q, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		require.NoError(t, rows.Scan(&line))
+		plan = append(plan, strings.TrimSpace(line))
+	}
+	require.NoError(t, rows.Err())
+	return plan
 }

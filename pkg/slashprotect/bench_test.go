@@ -226,3 +226,53 @@ func BenchmarkImportLarge(b *testing.B) {
 	}
 	b.ReportMetric(peakRSS(b), "peak-rss-MiB")
 }
+
+// BenchmarkLatestRecords10k reads what a restarting signer needs (watermarks,
+// newest attestation and block) for VIGIL_BENCH_LATEST_VALIDATORS (10,000)
+// validators with VIGIL_BENCH_LATEST_EPOCHS (128) epochs of attestations and 8
+// blocks each: with LatestRecords, one query, and for comparison with
+// History(pk, 1) per key, as the signer did before. Run it with -benchtime 3x:
+// the histories are imported once per backend.
+func BenchmarkLatestRecords10k(b *testing.B) {
+	n := envInt("VIGIL_BENCH_LATEST_VALIDATORS", 10_000)
+	epochs := envInt("VIGIL_BENCH_LATEST_EPOCHS", 128)
+	file := writeLargeInterchange(b, n, epochs, 8)
+	keys := make([]phase0.BLSPubKey, n)
+	for i := range keys {
+		keys[i] = slashprotecttest.PK(i)
+	}
+	ctx := context.Background()
+	for _, be := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"sqlite", sqliteURL}, {"postgres", testharness.Postgres}} {
+		b.Run(be.name, func(b *testing.B) {
+			db, err := slashprotect.Open(ctx, be.url(b))
+			require.NoError(b, err)
+			defer db.Close()
+			f, err := os.Open(file)
+			require.NoError(b, err)
+			net, timing := slashprotecttest.Network, slashprotecttest.NetworkTiming()
+			_, err = db.Import(ctx, f, slashprotect.ImportOptions{GenesisValidatorsRoot: &net, Timing: &timing})
+			require.NoError(b, err)
+			require.NoError(b, f.Close())
+			b.Run("LatestRecords", func(b *testing.B) {
+				for range b.N {
+					got, err := db.LatestRecords(ctx, keys)
+					require.NoError(b, err)
+					require.Len(b, got, n)
+					require.Equal(b, phase0.Epoch(epochs), *got[keys[n-1]].AttestationTarget)
+				}
+			})
+			b.Run("HistoryPerKey", func(b *testing.B) {
+				for range b.N {
+					for _, pk := range keys {
+						h, err := db.History(ctx, pk, 1)
+						require.NoError(b, err)
+						require.Len(b, h.Attestations, 1)
+					}
+				}
+			})
+		})
+	}
+}

@@ -151,11 +151,16 @@ func contains(list []slashprotect.SignedAttestation, a slashprotect.SignedAttest
 }
 
 // TestCrashSafety kills a signing process with SIGKILL in the middle of its
-// batches, several times over one SQLite database: every verdict it reported
-// as allowed is in the database, nothing it reported as refused is, and the
-// database stays free of slashable pairs.
+// batches, several times over one database (SQLite, and PostgreSQL, where the
+// kill also cuts the connection mid-transaction or mid-commit): every verdict
+// it reported as allowed is in the database, nothing it reported as refused
+// is, and the database stays free of slashable pairs.
 func TestCrashSafety(t *testing.T) {
-	url := sqliteURL(t)
+	t.Run("sqlite", func(t *testing.T) { crashSafety(t, sqliteURL(t)) })
+	t.Run("postgres", func(t *testing.T) { crashSafety(t, testharness.Postgres(t)) })
+}
+
+func crashSafety(t *testing.T, url string) {
 	allowed := map[phase0.BLSPubKey][]slashprotect.SignedAttestation{}
 	var refused []childVerdict
 	for run := 0; run < 4; run++ {

@@ -152,7 +152,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 	if err != nil {
 		return report, err
 	}
-	hz, err := db.importHorizon(ctx, tx, network, opts)
+	hz, noClock, err := db.importHorizon(ctx, tx, network, opts)
 	if err != nil {
 		return report, err
 	}
@@ -178,6 +178,9 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 		if e.v == nil {
 			complete = true
 			break
+		}
+		if hz == nil && noClock != nil && len(e.v.SignedBlocks)+len(e.v.SignedAttestations) > 0 {
+			return report, fmt.Errorf("import into %s: %w", db.where, noClock)
 		}
 		if err := db.importValidator(ctx, tx, e.v, mins, &report, hz, opts.Force); err != nil {
 			return report, fmt.Errorf("import into %s: %w", db.where, err)
@@ -227,30 +230,31 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 	if report.FarFuture > 0 {
 		db.log.Warn("imported records far beyond the current epoch (forced)", "count", report.FarFuture)
 	}
-	if hz == nil {
+	if hz == nil && report.Blocks+report.Attestations > 0 {
 		db.log.Warn("imported without a far-future check: no clock for this network (forced)")
 	}
 	return report, nil
 }
 
-// importHorizon decides the latest epoch and slot an imported record may have,
-// from the database's recorded timing, a known network's, or the caller's. It
-// returns nil (no check) only when none is known and Force is set.
-func (db *DB) importHorizon(ctx context.Context, tx storeTx, network phase0.Root, opts ImportOptions) (*horizon, error) {
+// importHorizon decides the latest epoch an imported record may have, from
+// the database's recorded timing, a known network's, or the caller's. When none
+// is known it returns a nil horizon and, unless Force is set, the ErrNoClock
+// error that refuses the first record (a file of empty histories needs no clock).
+func (db *DB) importHorizon(ctx context.Context, tx storeTx, network phase0.Root, opts ImportOptions) (hz *horizon, noClock, err error) {
 	timing, ok, err := readTiming(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	from := "the slashing database's recorded genesis time"
 	if ok && opts.Timing != nil && !opts.Timing.equal(timing) {
-		return nil, fmt.Errorf("slashing database %s recorded this network's timing as %s, but %s was given: check the genesis time given: %w",
+		return nil, nil, fmt.Errorf("slashing database %s recorded this network's timing as %s, but %s was given: check the genesis time given: %w",
 			db.where, timing, opts.Timing, ErrWrongTiming)
 	}
 	if !ok {
 		if name, known, isKnown := KnownNetwork(network); isKnown {
 			if opts.Timing != nil {
 				if err := checkKnownTiming(network, *opts.Timing); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			timing, ok, from = known, true, name+"'s published genesis time"
@@ -258,21 +262,21 @@ func (db *DB) importHorizon(ctx context.Context, tx storeTx, network phase0.Root
 	}
 	if !ok && opts.Timing != nil {
 		if err := opts.Timing.validate(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		timing, ok, from = *opts.Timing, true, "the genesis time given"
 	}
 	if !ok {
 		if opts.Force {
-			return nil, nil
+			return nil, nil, nil
 		}
 		return nil, fmt.Errorf("%w: slashing database %s never ran a signer and genesis validators root %#x is not a network vigil knows "+
 			"(mainnet, hoodi, sepolia, holesky), so it cannot tell whether the file's records lie in the future; "+
 			"give the network's genesis time (--genesis-time, the genesis_time of the beacon node's /eth/v1/beacon/genesis) "+
-			"or import without the check (--force)", ErrNoClock, db.where, network[:])
+			"or import without the check (--force)", ErrNoClock, db.where, network[:]), nil
 	}
 	now := timing.EpochAt(db.now())
-	return &horizon{now: now, epoch: now + FarFutureEpochs, slotsPerEpoch: timing.SlotsPerEpoch, from: fmt.Sprintf("%s, %s", from, timing)}, nil
+	return &horizon{now: now, epoch: now + FarFutureEpochs, slotsPerEpoch: timing.SlotsPerEpoch, from: fmt.Sprintf("%s, %s", from, timing)}, nil, nil
 }
 
 // farFuture describes a record beyond the horizon, or returns "".

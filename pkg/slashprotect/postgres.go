@@ -84,7 +84,7 @@ func openPostgres(ctx context.Context, rawURL, where string, exclusive bool) (*p
 	// startup parameter outranks those defaults. remote_apply would add a wait
 	// for replay on the standbys, which only read-your-writes on a standby needs.
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
-	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error { return checkDurable(ctx, conn, where) }
+	cfg.AfterConnect = checkDurable
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", where, err)
@@ -109,18 +109,18 @@ var ErrNotDurable = errors.New("slashing database cannot make commits durable")
 // session's synchronous_commit must be on (a pooler or a server that ignored
 // the startup parameter is refused) and the server must fsync (fsync = off
 // acknowledges commits that a crash or power loss then erases).
-func checkDurable(ctx context.Context, conn *pgx.Conn, where string) error {
+func checkDurable(ctx context.Context, conn *pgx.Conn) error {
 	var syncCommit, fsync string
 	if err := conn.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('fsync')`).Scan(&syncCommit, &fsync); err != nil {
-		return fmt.Errorf("read durability settings of %s: %w", where, err)
+		return fmt.Errorf("read the server's durability settings: %w", err)
 	}
 	if fsync != "on" {
-		return fmt.Errorf("PostgreSQL server %s runs with fsync = %s: a commit it acknowledges can vanish in a crash or power loss, "+
-			"after vigil released the signature it allowed; set fsync = on in postgresql.conf and reload the server: %w", where, fsync, ErrNotDurable)
+		return fmt.Errorf("the PostgreSQL server runs with fsync = %s: a commit it acknowledges can vanish in a crash or power loss, "+
+			"after vigil released the signature it allowed; set fsync = on in postgresql.conf and reload the server: %w", fsync, ErrNotDurable)
 	}
 	if syncCommit != "on" {
-		return fmt.Errorf("PostgreSQL session on %s runs with synchronous_commit = %s although vigil asked for on "+
-			"(a connection pooler that drops startup parameters?): connect vigil to the server directly: %w", where, syncCommit, ErrNotDurable)
+		return fmt.Errorf("the PostgreSQL session runs with synchronous_commit = %s although vigil asked for on "+
+			"(a connection pooler that drops startup parameters?): connect vigil to the server directly: %w", syncCommit, ErrNotDurable)
 	}
 	return nil
 }

@@ -222,8 +222,12 @@ func (s *suite) testFarFuture(t *testing.T) {
 		_, ok, err := db.GenesisValidatorsRoot(ctx)
 		require.NoError(t, err)
 		require.False(t, ok, "a refused import records nothing")
+		// Empty histories cannot lie in the future: no clock needed.
+		rep, err := db.Import(ctx, strings.NewReader(Doc(Network, IV{PK: pk})), slashprotect.ImportOptions{GenesisValidatorsRoot: &net})
+		require.NoError(t, err)
+		require.Equal(t, 1, rep.Validators)
 
-		rep, err := db.Import(ctx, strings.NewReader(doc), slashprotect.ImportOptions{GenesisValidatorsRoot: &net, Force: true})
+		rep, err = db.Import(ctx, strings.NewReader(doc), slashprotect.ImportOptions{Force: true})
 		require.NoError(t, err)
 		require.Nil(t, rep.CurrentEpoch)
 		require.Equal(t, 1, rep.NewAttestations)
@@ -574,5 +578,26 @@ func (s *suite) testPruneOnlineRace(t *testing.T) {
 				require.True(t, kept || covered, "validator %x: %+v deleted but above the watermarks %+v", pk[:3], a, h.Watermarks)
 			}
 		}
+	}
+}
+
+// testStats counts verdicts by rule.
+func (s *suite) testStats(t *testing.T) {
+	db, _ := s.open(t)
+	pk := PK(1)
+	CheckSteps(t, db, []Step{
+		A(Att(pk, 1, 2, 1), nil), Rep(A(Att(pk, 1, 2, 1), nil)), A(Att(pk, 1, 2, 2), slashprotect.ErrDoubleVote),
+		A(Att(pk, 3, 3, 1), slashprotect.ErrSourceEqualsTarget), B(Block(pk, 5, 1), nil), B(Block(pk, 5, 2), slashprotect.ErrDoubleBlock),
+	})
+	st := db.Stats()
+	require.Equal(t, uint64(3), st.Allowed)
+	require.Equal(t, uint64(1), st.Repeats)
+	require.Len(t, st.Refused, len(slashprotect.Rules()))
+	for _, r := range slashprotect.Rules() {
+		want := uint64(0)
+		if r == slashprotect.RuleDoubleVote || r == slashprotect.RuleSourceEqualsTarget || r == slashprotect.RuleDoubleBlock {
+			want = 1
+		}
+		require.Equal(t, want, st.Refused[r], "%s", r)
 	}
 }

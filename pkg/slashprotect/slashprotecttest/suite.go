@@ -85,6 +85,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("LatestRecords", s.testLatestRecords)
 	t.Run("PruneOnline", s.testPruneOnline)
 	t.Run("PruneOnlineRace", s.testPruneOnlineRace)
+	t.Run("Stats", s.testStats)
 }
 
 type suite struct{ cfg Config }
