@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
@@ -24,6 +26,9 @@ const (
 	flagLimit                 = "limit"
 	flagHorizonEpochs         = "horizon-epochs"
 	flagSlotsPerEpoch         = "slots-per-epoch"
+	flagGenesisTime           = "genesis-time"
+	flagSecondsPerSlot        = "seconds-per-slot"
+	flagForce                 = "force"
 )
 
 // slashingDBFlag chooses the slashing-protection database; every command that
@@ -59,6 +64,12 @@ func slashingCommand() *cli.Command {
 				Flags: []cli.Flag{
 					slashingDBFlag(),
 					stringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...); required for a database that does not know its network yet", ""),
+					stringFlag(flagGenesisTime, "the network's genesis time in `UNIX_SECONDS` (genesis_time of the beacon node's /eth/v1/beacon/genesis), "+
+						"so that records far beyond the current epoch can be refused; needed only when the database never ran and the network is not mainnet, hoodi, sepolia or holesky", ""),
+					uint64Flag(flagSecondsPerSlot, "the network's SECONDS_PER_SLOT, with --"+flagGenesisTime, 12),
+					uint64Flag(flagSlotsPerEpoch, "the network's SLOTS_PER_EPOCH, with --"+flagGenesisTime, 32),
+					boolFlag(flagForce, fmt.Sprintf("import records more than %d epochs beyond the current epoch (they stop the validator from signing until then), "+
+						"or import without knowing the current epoch", slashprotect.FarFutureEpochs)),
 				},
 				Action: slashingImport,
 			},
@@ -70,6 +81,7 @@ func slashingCommand() *cli.Command {
 					stringFlag(flagOut, "output `FILE`", ""),
 					boolFlag(flagMinimal, "write only the latest block and attestation per validator"),
 					stringSliceFlag(flagPubkey, "export only this validator's `PUBKEY` (repeatable)"),
+					stringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...), for a database that never ran: it then exports an empty file for that network", ""),
 				},
 				Action: slashingExport,
 			},
@@ -110,15 +122,12 @@ func slashingImport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var opts slashprotect.ImportOptions
-	if s := c.String(flagGenesisValidatorsRoot); s != "" {
-		b, err := parseHexFlag(flagGenesisValidatorsRoot, s, len(phase0.Root{}))
-		if err != nil {
-			return err
-		}
-		var root phase0.Root
-		copy(root[:], b)
-		opts.GenesisValidatorsRoot = &root
+	opts := slashprotect.ImportOptions{Force: c.Bool(flagForce)}
+	if opts.GenesisValidatorsRoot, err = genesisValidatorsRootFlag(c); err != nil {
+		return err
+	}
+	if opts.Timing, err = chainTimingFlags(c); err != nil {
+		return err
 	}
 	name := args[0]
 	var in io.Reader = os.Stdin
@@ -145,6 +154,20 @@ func slashingImport(c *cli.Context) error {
 	if rep.ConflictCount > 0 {
 		fmt.Fprintf(e.Stderr, "warning: %d slashable findings in %s; all records were kept, so every later message is checked against them\n", rep.ConflictCount, name)
 	}
+	for _, a := range rep.Irregular {
+		fmt.Fprintf(e.Stderr, "warning: validator %#x: attestation record with source_epoch %d and target_epoch %d (%s) cannot be on chain; "+
+			"it was kept, and every later vote is checked against it\n", a.Pubkey[:], a.SourceEpoch, a.TargetEpoch, a.Rule)
+	}
+	if rep.IrregularCount > len(rep.Irregular) {
+		fmt.Fprintf(e.Stderr, "warning: %d such records in all\n", rep.IrregularCount)
+	}
+	if rep.FarFuture > 0 {
+		fmt.Fprintf(e.Stderr, "warning: --%s imported %d records more than %d epochs beyond the current epoch %d; those validators cannot sign before them\n",
+			flagForce, rep.FarFuture, slashprotect.FarFutureEpochs, *rep.CurrentEpoch)
+	}
+	if rep.CurrentEpoch == nil {
+		fmt.Fprintf(e.Stderr, "warning: --%s imported without checking for records beyond the current epoch (the network's clock is unknown)\n", flagForce)
+	}
 	fmt.Fprintf(e.Stdout, "imported %s into %s: %d validator entries, %d new attestations (of %d), %d new blocks (of %d)\n",
 		name, db, rep.Validators, rep.NewAttestations, rep.Attestations, rep.NewBlocks, rep.Blocks)
 	return nil
@@ -161,6 +184,9 @@ func slashingExport(c *cli.Context) error {
 	}
 	var opts slashprotect.ExportOptions
 	opts.Minimal = c.Bool(flagMinimal)
+	if opts.GenesisValidatorsRoot, err = genesisValidatorsRootFlag(c); err != nil {
+		return err
+	}
 	for _, s := range c.StringSlice(flagPubkey) {
 		pk, err := parsePubkeyFlag(flagPubkey, s)
 		if err != nil {
@@ -183,6 +209,38 @@ func slashingExport(c *cli.Context) error {
 	}
 	fmt.Fprintf(e.Stdout, "exported %d validators (%d attestations, %d blocks) from %s to %s\n", rep.Validators, rep.Attestations, rep.Blocks, db, out)
 	return nil
+}
+
+// genesisValidatorsRootFlag parses --genesis-validators-root, nil when absent.
+func genesisValidatorsRootFlag(c *cli.Context) (*phase0.Root, error) {
+	s := c.String(flagGenesisValidatorsRoot)
+	if s == "" {
+		return nil, nil
+	}
+	b, err := parseHexFlag(flagGenesisValidatorsRoot, s, len(phase0.Root{}))
+	if err != nil {
+		return nil, err
+	}
+	root := phase0.Root(b)
+	return &root, nil
+}
+
+// chainTimingFlags builds the network's timing from --genesis-time and its
+// companions, nil when --genesis-time is absent.
+func chainTimingFlags(c *cli.Context) (*slashprotect.Timing, error) {
+	s := c.String(flagGenesisTime)
+	if s == "" {
+		return nil, nil
+	}
+	secs, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || secs <= 0 {
+		return nil, fmt.Errorf("--%s %q: want the genesis time in Unix seconds, like 1606824023 (genesis_time of /eth/v1/beacon/genesis)", flagGenesisTime, s)
+	}
+	return &slashprotect.Timing{
+		GenesisTime:   time.Unix(secs, 0).UTC(),
+		SlotDuration:  time.Duration(c.Uint64(flagSecondsPerSlot)) * time.Second,
+		SlotsPerEpoch: c.Uint64(flagSlotsPerEpoch),
+	}, nil
 }
 
 // writeFileAtomic writes name 0600 through a temporary file in the same

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,6 +29,9 @@ func runVigil(t *testing.T, dataDir string, args ...string) (string, string, err
 
 func TestSlashingCLI(t *testing.T) {
 	network := fmt.Sprintf("%#x", slashprotecttest.Network[:])
+	// The test network's genesis time (mainnet's: long past, so the files'
+	// epochs are not in the future).
+	genesisTime := strconv.FormatInt(slashprotecttest.NetworkTiming().GenesisTime.Unix(), 10)
 	pk := slashprotecttest.PK(1)
 	pkHex := fmt.Sprintf("%#x", pk[:])
 	doc := slashprotecttest.Doc(slashprotecttest.Network, slashprotecttest.IV{
@@ -42,7 +47,7 @@ func TestSlashingCLI(t *testing.T) {
 		require.ErrorIs(t, err, slashprotect.ErrNetworkUnknown)
 		require.Contains(t, err.Error(), "--genesis-validators-root")
 
-		out, _, err := runVigil(t, dir, "slashing", "import", file, "--genesis-validators-root", network)
+		out, _, err := runVigil(t, dir, "slashing", "import", file, "--genesis-validators-root", network, "--genesis-time", genesisTime)
 		require.NoError(t, err)
 		require.Contains(t, out, "2 new attestations (of 2), 1 new blocks (of 1)")
 		require.FileExists(t, filepath.Join(dir, "slashing.db"))
@@ -78,7 +83,7 @@ func TestSlashingCLI(t *testing.T) {
 		dir2 := filepath.Join(t.TempDir(), "data")
 		_, _, err = runVigil(t, dir2, "slashing", "import", exported)
 		require.ErrorIs(t, err, slashprotect.ErrNetworkUnknown)
-		_, _, err = runVigil(t, dir2, "slashing", "import", exported, "--genesis-validators-root", network)
+		_, _, err = runVigil(t, dir2, "slashing", "import", exported, "--genesis-validators-root", network, "--genesis-time", genesisTime)
 		require.NoError(t, err)
 		again := filepath.Join(t.TempDir(), "again.json")
 		_, _, err = runVigil(t, dir2, "slashing", "export", "--out", again)
@@ -108,7 +113,7 @@ func TestSlashingCLI(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data")
 		file := filepath.Join(t.TempDir(), "in.json")
 		require.NoError(t, os.WriteFile(file, []byte(doc), 0o600))
-		_, _, err := runVigil(t, dir, "slashing", "import", file, "--genesis-validators-root", network)
+		_, _, err := runVigil(t, dir, "slashing", "import", file, "--genesis-validators-root", network, "--genesis-time", genesisTime)
 		require.NoError(t, err)
 
 		bad := filepath.Join(t.TempDir(), "bad.json")
@@ -153,5 +158,48 @@ func TestSlashingCLI(t *testing.T) {
 		}
 		_, _, err = runVigil(t, dir, "slashing", "export", "--out", filepath.Join(t.TempDir(), "x.json"), "--slashing-db", "sqlite://"+filepath.Join(t.TempDir(), "other.db"))
 		require.ErrorIs(t, err, slashprotect.ErrNetworkUnknown, "another database is not locked")
+	})
+
+	t.Run("a fresh install's backup and a migration from another client", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		backup := filepath.Join(t.TempDir(), "backup.json")
+		_, _, err := runVigil(t, dir, "slashing", "export", "--out", backup)
+		require.ErrorIs(t, err, slashprotect.ErrNetworkUnknown)
+		require.ErrorContains(t, err, "--genesis-validators-root 0x…")
+		require.NoFileExists(t, backup)
+		out, _, err := runVigil(t, dir, "slashing", "export", "--out", backup, "--genesis-validators-root", network)
+		require.NoError(t, err)
+		require.Contains(t, out, "exported 0 validators")
+		empty, err := os.ReadFile(backup)
+		require.NoError(t, err)
+		require.Contains(t, string(empty), `"genesis_validators_root":"`+network+`"`)
+
+		// Another client's file: an inverted record, and one at epoch 2^40.
+		other := slashprotecttest.Doc(slashprotecttest.Network, slashprotecttest.IV{
+			PK: pk, Atts: []slashprotecttest.IA{{Source: 8, Target: 7}, {Source: 9, Target: 1 << 40}},
+		})
+		file := filepath.Join(t.TempDir(), "other.json")
+		require.NoError(t, os.WriteFile(file, []byte(other), 0o600))
+		_, _, err = runVigil(t, dir, "slashing", "import", file, "--genesis-validators-root", network)
+		require.ErrorIs(t, err, slashprotect.ErrNoClock)
+		require.ErrorContains(t, err, "--genesis-time")
+		_, _, err = runVigil(t, dir, "slashing", "import", file, "--genesis-validators-root", network, "--genesis-time", "soon")
+		require.ErrorContains(t, err, "want the genesis time in Unix seconds")
+		_, _, err = runVigil(t, dir, "slashing", "import", file, "--genesis-validators-root", network, "--genesis-time", genesisTime)
+		require.ErrorIs(t, err, slashprotect.ErrFarFuture)
+		require.ErrorContains(t, err, "signed_attestations[1] has source_epoch 9, target_epoch 1099511627776")
+		require.ErrorContains(t, err, "nothing was imported")
+		require.ErrorContains(t, err, "--force")
+		out, errOut, err := runVigil(t, dir, "slashing", "import", file, "--genesis-validators-root", network, "--genesis-time", genesisTime, "--force")
+		require.NoError(t, err)
+		require.Contains(t, out, "2 new attestations (of 2)")
+		require.Contains(t, errOut, fmt.Sprintf("warning: validator %s: attestation record with source_epoch 8 and target_epoch 7 (source_after_target)", pkHex))
+		require.Contains(t, errOut, "--force imported 1 records more than 8 epochs beyond the current epoch")
+
+		// Without any clock, --force alone imports, and says it did not check.
+		dir2 := filepath.Join(t.TempDir(), "data")
+		_, errOut, err = runVigil(t, dir2, "slashing", "import", file, "--genesis-validators-root", network, "--force")
+		require.NoError(t, err)
+		require.True(t, strings.Contains(errOut, "imported without checking for records beyond the current epoch"), errOut)
 	})
 }
