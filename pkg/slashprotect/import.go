@@ -179,7 +179,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 			complete = true
 			break
 		}
-		if hz == nil && noClock != nil && len(e.v.SignedBlocks)+len(e.v.SignedAttestations) > 0 {
+		if noClock != nil && len(e.v.SignedBlocks)+len(e.v.SignedAttestations) > 0 {
 			return report, fmt.Errorf("import into %s: %w", db.where, noClock)
 		}
 		if err := db.importValidator(ctx, tx, e.v, mins, &report, hz, opts.Force); err != nil {
