@@ -147,6 +147,9 @@ func TestSQLiteQueryPlans(t *testing.T) {
 		{"watermarks", sqliteSaveWatermarks, []any{"[[1,null,2,3]]"}, false, []string{
 			"USING INTEGER PRIMARY KEY (rowid=?)",
 		}},
+		{"some validators", sqliteListSome, []any{`["` + strings.Repeat("ab", 48) + `"]`}, false, []string{
+			"SEARCH validators USING INDEX sqlite_autoindex_validators_1 (pubkey=?)",
+		}},
 		// Each key's newest entries are read from the end of a primary key: no
 		// sort, whatever the history's length.
 		{"latest records", sqliteLatest, []any{`["` + strings.Repeat("ab", 48) + `"]`}, true, []string{

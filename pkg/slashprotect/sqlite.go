@@ -340,13 +340,24 @@ func (t *sqliteTx) lockValidators(ctx context.Context, pubkeys []phase0.BLSPubKe
 	return out, nil
 }
 
+// sqliteListSome reads the validators whose pubkeys a JSON array of hex
+// strings lists, by the pubkey index (History and Export of a few keys must not
+// read every validator row).
+const sqliteListSome = `SELECT id, pubkey, block_slot_wm, att_source_wm, att_target_wm FROM validators
+	WHERE pubkey IN (SELECT unhex(value) FROM json_each(?1)) ORDER BY pubkey`
+
 func (t *sqliteTx) listValidators(ctx context.Context, pubkeys []phase0.BLSPubKey) ([]*validatorState, error) {
-	rows, err := t.query(ctx, `SELECT id, pubkey, block_slot_wm, att_source_wm, att_target_wm FROM validators ORDER BY pubkey`)
+	var rows *sql.Rows
+	var err error
+	if len(pubkeys) == 0 {
+		rows, err = t.query(ctx, `SELECT id, pubkey, block_slot_wm, att_source_wm, att_target_wm FROM validators ORDER BY pubkey`)
+	} else {
+		rows, err = t.query(ctx, sqliteListSome, hexArray(pubkeys))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list validators: %w", err)
 	}
 	defer rows.Close()
-	want := pubkeySet(pubkeys)
 	var out []*validatorState
 	for rows.Next() {
 		v := &validatorState{}
@@ -356,9 +367,6 @@ func (t *sqliteTx) listValidators(ctx context.Context, pubkeys []phase0.BLSPubKe
 			return nil, fmt.Errorf("list validators: %w", err)
 		}
 		copy(v.pubkey[:], pk)
-		if want != nil && !want[v.pubkey] {
-			continue
-		}
 		scanWatermarks(v, slot, source, target)
 		out = append(out, v)
 	}
@@ -368,15 +376,13 @@ func (t *sqliteTx) listValidators(ctx context.Context, pubkeys []phase0.BLSPubKe
 	return out, nil
 }
 
-func pubkeySet(pubkeys []phase0.BLSPubKey) map[phase0.BLSPubKey]bool {
-	if len(pubkeys) == 0 {
-		return nil
-	}
-	m := make(map[phase0.BLSPubKey]bool, len(pubkeys))
-	for _, pk := range pubkeys {
-		m[pk] = true
-	}
-	return m
+// hexArray is a JSON array of the pubkeys in hex, for unhex(json_each.value).
+func hexArray(pubkeys []phase0.BLSPubKey) string {
+	return jsonArray(len(pubkeys), func(b []byte, i int) []byte {
+		b = append(b, '"')
+		b = hex.AppendEncode(b, pubkeys[i][:])
+		return append(b, '"')
+	})
 }
 
 func scanAttestations(rows *sql.Rows, withTarget bool, target phase0.Epoch) ([]SignedAttestation, error) {
@@ -671,11 +677,7 @@ const sqliteLatest = `WITH l AS MATERIALIZED (
 	FROM l`
 
 func (t *sqliteTx) latestRecords(ctx context.Context, pubkeys []phase0.BLSPubKey) (map[phase0.BLSPubKey]Latest, error) {
-	rows, err := t.query(ctx, sqliteLatest, jsonArray(len(pubkeys), func(b []byte, i int) []byte {
-		b = append(b, '"')
-		b = hex.AppendEncode(b, pubkeys[i][:])
-		return append(b, '"')
-	}))
+	rows, err := t.query(ctx, sqliteLatest, hexArray(pubkeys))
 	if err != nil {
 		return nil, err
 	}
