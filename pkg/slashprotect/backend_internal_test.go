@@ -254,6 +254,18 @@ func TestPostgresQueryPlan(t *testing.T) {
 	for _, line := range plan {
 		require.NotRegexp(t, `Seq Scan on (attestations|blocks)|Sort`, line, "plan:\n%s", strings.Join(plan, "\n"))
 	}
+
+	// Pruning one validator: each DELETE seeks its validator's range.
+	plan = explain(t, pool, pgPruneOne, int64(7), int64(512), int64(512*32))
+	for _, want := range []string{
+		"Index Cond: ((validator_id = '7'::bigint) AND (target_epoch < '512'::bigint))",
+		"Index Cond: ((validator_id = '7'::bigint) AND (slot < '16384'::bigint))",
+	} {
+		require.Contains(t, plan, want, "plan:\n%s", strings.Join(plan, "\n"))
+	}
+	for _, line := range plan {
+		require.NotRegexp(t, `Seq Scan on (attestations|blocks)`, line, "plan:\n%s", strings.Join(plan, "\n"))
+	}
 }
 
 // explain returns the trimmed lines of q's plan.

@@ -577,15 +577,6 @@ func (t *pgTx) blocks(ctx context.Context, id int64) ([]SignedBlock, error) {
 	return out, nil
 }
 
-func (t *pgTx) latest(ctx context.Context, id int64) (*phase0.Epoch, *phase0.Slot, error) {
-	var target, slot *int64
-	if err := t.tx.QueryRow(ctx, `SELECT (SELECT max(target_epoch) FROM attestations WHERE validator_id = $1),
-		(SELECT max(slot) FROM blocks WHERE validator_id = $1)`, id).Scan(&target, &slot); err != nil {
-		return nil, nil, fmt.Errorf("read latest records: %w", err)
-	}
-	return epochPtr(target), slotPtr(slot), nil
-}
-
 // pgLatest reads the watermarks and newest records of the validators whose
 // pubkeys $1 lists. Each LATERAL subquery reads one entry from the end of a
 // primary key (an index-only scan backward with a limit), whatever the
@@ -621,27 +612,36 @@ func (t *pgTx) latestRecords(ctx context.Context, pubkeys []phase0.BLSPubKey) (m
 	return out, rows.Err()
 }
 
-func (t *pgTx) pruneAttestations(ctx context.Context, id int64, below phase0.Epoch) (pruneResult, error) {
-	var res pruneResult
-	var maxS, maxT *int64
-	if err := t.tx.QueryRow(ctx, `WITH d AS (DELETE FROM attestations WHERE validator_id = $1 AND target_epoch < $2
-		RETURNING source_epoch, target_epoch) SELECT count(*), max(source_epoch), max(target_epoch) FROM d`,
-		id, int64(below)).Scan(&res.deleted, &maxS, &maxT); err != nil {
-		return res, fmt.Errorf("prune attestations: %w", err)
-	}
-	res.maxSource, res.maxTarget = epochPtr(maxS), epochPtr(maxT)
-	return res, nil
-}
+// pgPruneOne deletes one validator's attestations below the target cut $2
+// and blocks below the slot cut $3 (NULL: none) and returns what it deleted.
+// Each DELETE seeks the primary key by validator and range (the planner does
+// not for a join over a list of validators: TestPostgresQueryPlan).
+const pgPruneOne = `WITH da AS (DELETE FROM attestations WHERE validator_id = $1 AND target_epoch < $2 RETURNING source_epoch, target_epoch),
+	db AS (DELETE FROM blocks WHERE validator_id = $1 AND slot < $3 RETURNING slot)
+	SELECT (SELECT count(*) FROM da), (SELECT max(source_epoch) FROM da), (SELECT max(target_epoch) FROM da),
+		(SELECT count(*) FROM db), (SELECT max(slot) FROM db)`
 
-func (t *pgTx) pruneBlocks(ctx context.Context, id int64, below phase0.Slot) (pruneResult, error) {
-	var res pruneResult
-	var maxSlot *int64
-	if err := t.tx.QueryRow(ctx, `WITH d AS (DELETE FROM blocks WHERE validator_id = $1 AND slot < $2 RETURNING slot)
-		SELECT count(*), max(slot) FROM d`, id, int64(below)).Scan(&res.deleted, &maxSlot); err != nil {
-		return res, fmt.Errorf("prune blocks: %w", err)
+// prune sends one statement per validator in a single batch: one round trip
+// for a whole chunk.
+func (t *pgTx) prune(ctx context.Context, cuts []pruneCut) ([]pruneResult, error) {
+	batch := &pgx.Batch{}
+	for _, c := range cuts {
+		batch.Queue(pgPruneOne, c.validatorID, nullableInt(c.attBelow), nullableInt(c.blockBelow))
 	}
-	res.maxSlot = slotPtr(maxSlot)
-	return res, nil
+	br := t.tx.SendBatch(ctx, batch)
+	out := make([]pruneResult, len(cuts))
+	for i := range cuts {
+		var ms, mt, mslot *int64
+		if err := br.QueryRow().Scan(&out[i].attestations, &ms, &mt, &out[i].blocks, &mslot); err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		out[i].maxSource, out[i].maxTarget, out[i].maxSlot = epochPtr(ms), epochPtr(mt), slotPtr(mslot)
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	return out, nil
 }
 
 func (t *pgTx) getMeta(ctx context.Context, key string) ([]byte, bool, error) {

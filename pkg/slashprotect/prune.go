@@ -56,11 +56,11 @@ func (db *DB) Prune(ctx context.Context, opts PruneOptions) (PruneReport, error)
 	if err != nil {
 		return report, err
 	}
+	if err := pruneStep(ctx, tx, vs, opts.KeepEpochs, spe, &report); err != nil {
+		return report, err
+	}
 	var dirty []*validatorState
 	for _, v := range vs {
-		if err := pruneValidator(ctx, tx, v, opts.KeepEpochs, spe, &report); err != nil {
-			return report, err
-		}
 		if v.wmDirty {
 			dirty = append(dirty, v)
 		}
@@ -96,12 +96,11 @@ func (db *DB) PruneOnline(ctx context.Context, opts PruneOptions) (PruneReport, 
 		pubkeys = pubkeys[len(chunk):]
 		var step PruneReport
 		err := db.checkAndRecord(ctx, chunk, func(tx storeTx, states map[phase0.BLSPubKey]*validatorState) error {
-			for _, pk := range chunk {
-				if err := pruneValidator(ctx, tx, states[pk], opts.KeepEpochs, spe, &step); err != nil {
-					return err
-				}
+			vs := make([]*validatorState, len(chunk))
+			for i, pk := range chunk {
+				vs[i] = states[pk]
 			}
-			return nil
+			return pruneStep(ctx, tx, vs, opts.KeepEpochs, spe, &step)
 		})
 		if err != nil {
 			return report, fmt.Errorf("prune %s online: %w", db.where, err)
@@ -158,42 +157,66 @@ func (db *DB) pruneSlotsPerEpoch(ctx context.Context, tx storeTx, opts PruneOpti
 	return 32, nil
 }
 
-// pruneValidator deletes v's records more than keepEpochs (keepEpochs × spe
-// slots) below its latest ones, and raises v's watermarks to the largest
-// deleted source, target and slot, marking v dirty when they moved. The latest
+// pruneCutFor is the pruning horizon of one validator: records more than
+// keepEpochs below its latest target, and blocks more than keepEpochs × spe
+// slots below its latest slot, go (nil: nothing of that kind). The latest
 // record is always kept.
-func pruneValidator(ctx context.Context, tx storeTx, v *validatorState, keepEpochs, spe uint64, report *PruneReport) error {
-	target, slot, err := tx.latest(ctx, v.id)
+func pruneCutFor(id int64, l Latest, keepEpochs, spe uint64) pruneCut {
+	c := pruneCut{validatorID: id}
+	if t := l.AttestationTarget; t != nil && uint64(*t) > keepEpochs {
+		below := *t - phase0.Epoch(keepEpochs)
+		c.attBelow = &below
+	}
+	if s := l.BlockSlot; s != nil && keepEpochs < (1<<63)/spe && uint64(*s) > keepEpochs*spe {
+		below := *s - phase0.Slot(keepEpochs*spe)
+		c.blockBelow = &below
+	}
+	return c
+}
+
+// pruneStep prunes the validators vs (locked by the caller's transaction):
+// it reads their latest records in one query, deletes below each one's
+// horizon, and raises (never lowers) their watermarks to the largest deleted
+// source, target and slot, marking them dirty when they moved.
+func pruneStep(ctx context.Context, tx storeTx, vs []*validatorState, keepEpochs, spe uint64, report *PruneReport) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	pubkeys := make([]phase0.BLSPubKey, len(vs))
+	for i, v := range vs {
+		pubkeys[i] = v.pubkey
+	}
+	latest, err := tx.latestRecords(ctx, pubkeys)
 	if err != nil {
 		return err
 	}
-	pruned := false
-	if target != nil && uint64(*target) > keepEpochs {
-		res, err := tx.pruneAttestations(ctx, v.id, *target-phase0.Epoch(keepEpochs))
-		if err != nil {
-			return err
+	cuts := make([]pruneCut, 0, len(vs))
+	todo := make([]*validatorState, 0, len(vs))
+	for _, v := range vs {
+		if c := pruneCutFor(v.id, latest[v.pubkey], keepEpochs, spe); c.attBelow != nil || c.blockBelow != nil {
+			cuts = append(cuts, c)
+			todo = append(todo, v)
 		}
-		var c1, c2 bool
+	}
+	if len(cuts) == 0 {
+		return nil
+	}
+	results, err := tx.prune(ctx, cuts)
+	if err != nil {
+		return err
+	}
+	for i, res := range results {
+		v := todo[i]
+		var c1, c2, c3 bool
 		v.wm.AttestationSource, c1 = maxPtr(v.wm.AttestationSource, res.maxSource)
 		v.wm.AttestationTarget, c2 = maxPtr(v.wm.AttestationTarget, res.maxTarget)
-		v.wmDirty = v.wmDirty || c1 || c2
-		pruned = res.deleted > 0
-		report.Attestations += res.deleted
-	}
-	keepSlots := keepEpochs * spe
-	if slot != nil && keepEpochs < (1<<63)/spe && uint64(*slot) > keepSlots {
-		res, err := tx.pruneBlocks(ctx, v.id, *slot-phase0.Slot(keepSlots))
-		if err != nil {
-			return err
+		v.wm.BlockSlot, c3 = maxPtr(v.wm.BlockSlot, res.maxSlot)
+		v.wmDirty = v.wmDirty || c1 || c2 || c3
+		report.Attestations += res.attestations
+		report.Blocks += res.blocks
+		if res.attestations+res.blocks > 0 {
+			report.Validators++
 		}
-		var c bool
-		v.wm.BlockSlot, c = maxPtr(v.wm.BlockSlot, res.maxSlot)
-		v.wmDirty = v.wmDirty || c
-		pruned = pruned || res.deleted > 0
-		report.Blocks += res.deleted
-	}
-	if pruned {
-		report.Validators++
 	}
 	return nil
 }

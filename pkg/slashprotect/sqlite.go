@@ -640,28 +640,6 @@ func (t *sqliteTx) blocks(ctx context.Context, id int64) ([]SignedBlock, error) 
 	return out, nil
 }
 
-func (t *sqliteTx) latest(ctx context.Context, id int64) (*phase0.Epoch, *phase0.Slot, error) {
-	var target, slot sql.NullInt64
-	s, err := t.stmt(ctx, `SELECT (SELECT MAX(target_epoch) FROM attestations WHERE validator_id = ?1), (SELECT MAX(slot) FROM blocks WHERE validator_id = ?1)`)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.QueryRowContext(ctx, id).Scan(&target, &slot); err != nil {
-		return nil, nil, fmt.Errorf("read latest records: %w", err)
-	}
-	var tp *phase0.Epoch
-	var sp *phase0.Slot
-	if target.Valid {
-		v := phase0.Epoch(target.Int64)
-		tp = &v
-	}
-	if slot.Valid {
-		v := phase0.Slot(slot.Int64)
-		sp = &v
-	}
-	return tp, sp, nil
-}
-
 // sqliteLatest reads the watermarks and newest records of the validators
 // whose pubkeys a JSON array of hex strings lists. Each subquery reads one
 // entry from the end of a primary key (ORDER BY ... DESC LIMIT 1), whatever the
@@ -715,46 +693,43 @@ func nullSlot(v sql.NullInt64) *phase0.Slot {
 	return &s
 }
 
-func (t *sqliteTx) pruneAttestations(ctx context.Context, id int64, below phase0.Epoch) (pruneResult, error) {
-	var res pruneResult
-	var maxS, maxT sql.NullInt64
-	s, err := t.stmt(ctx, `SELECT COUNT(*), MAX(source_epoch), MAX(target_epoch) FROM attestations WHERE validator_id = ? AND target_epoch < ?`)
-	if err != nil {
-		return res, err
+// prune runs each cut's few statements: SQLite has no round trips to save,
+// and a DELETE joined to a list would not use the primary key.
+func (t *sqliteTx) prune(ctx context.Context, cuts []pruneCut) ([]pruneResult, error) {
+	out := make([]pruneResult, len(cuts))
+	for i, c := range cuts {
+		var maxS, maxT, maxSlot sql.NullInt64
+		if c.attBelow != nil {
+			s, err := t.stmt(ctx, `SELECT COUNT(*), MAX(source_epoch), MAX(target_epoch) FROM attestations WHERE validator_id = ? AND target_epoch < ?`)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.QueryRowContext(ctx, c.validatorID, int64(*c.attBelow)).Scan(&out[i].attestations, &maxS, &maxT); err != nil {
+				return nil, fmt.Errorf("prune attestations: %w", err)
+			}
+			if out[i].attestations > 0 {
+				if _, err := t.exec(ctx, `DELETE FROM attestations WHERE validator_id = ? AND target_epoch < ?`, c.validatorID, int64(*c.attBelow)); err != nil {
+					return nil, fmt.Errorf("prune attestations: %w", err)
+				}
+			}
+		}
+		if c.blockBelow != nil {
+			s, err := t.stmt(ctx, `SELECT COUNT(*), MAX(slot) FROM blocks WHERE validator_id = ? AND slot < ?`)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.QueryRowContext(ctx, c.validatorID, int64(*c.blockBelow)).Scan(&out[i].blocks, &maxSlot); err != nil {
+				return nil, fmt.Errorf("prune blocks: %w", err)
+			}
+			if out[i].blocks > 0 {
+				if _, err := t.exec(ctx, `DELETE FROM blocks WHERE validator_id = ? AND slot < ?`, c.validatorID, int64(*c.blockBelow)); err != nil {
+					return nil, fmt.Errorf("prune blocks: %w", err)
+				}
+			}
+		}
+		out[i].maxSource, out[i].maxTarget, out[i].maxSlot = nullEpoch(maxS), nullEpoch(maxT), nullSlot(maxSlot)
 	}
-	if err := s.QueryRowContext(ctx, id, int64(below)).Scan(&res.deleted, &maxS, &maxT); err != nil {
-		return res, fmt.Errorf("prune attestations: %w", err)
-	}
-	if res.deleted == 0 {
-		return res, nil
-	}
-	if _, err := t.exec(ctx, `DELETE FROM attestations WHERE validator_id = ? AND target_epoch < ?`, id, int64(below)); err != nil {
-		return res, fmt.Errorf("prune attestations: %w", err)
-	}
-	ms, mt := phase0.Epoch(maxS.Int64), phase0.Epoch(maxT.Int64)
-	res.maxSource, res.maxTarget = &ms, &mt
-	return res, nil
-}
-
-func (t *sqliteTx) pruneBlocks(ctx context.Context, id int64, below phase0.Slot) (pruneResult, error) {
-	var res pruneResult
-	var maxSlot sql.NullInt64
-	s, err := t.stmt(ctx, `SELECT COUNT(*), MAX(slot) FROM blocks WHERE validator_id = ? AND slot < ?`)
-	if err != nil {
-		return res, err
-	}
-	if err := s.QueryRowContext(ctx, id, int64(below)).Scan(&res.deleted, &maxSlot); err != nil {
-		return res, fmt.Errorf("prune blocks: %w", err)
-	}
-	if res.deleted == 0 {
-		return res, nil
-	}
-	if _, err := t.exec(ctx, `DELETE FROM blocks WHERE validator_id = ? AND slot < ?`, id, int64(below)); err != nil {
-		return res, fmt.Errorf("prune blocks: %w", err)
-	}
-	m := phase0.Slot(maxSlot.Int64)
-	res.maxSlot = &m
-	return res, nil
+	return out, nil
 }
 
 func (t *sqliteTx) getMeta(ctx context.Context, key string) ([]byte, bool, error) {

@@ -54,11 +54,20 @@ type blockRow struct {
 	block       SignedBlock
 }
 
-// pruneResult describes the records one prune step deleted.
+// pruneCut names what one prune step deletes of one validator's history:
+// attestations with a target below attBelow and blocks at a slot below
+// blockBelow (nil: none).
+type pruneCut struct {
+	validatorID int64
+	attBelow    *phase0.Epoch
+	blockBelow  *phase0.Slot
+}
+
+// pruneResult describes what a prune step deleted of one validator's history.
 type pruneResult struct {
-	deleted int64
-	// maxSource, maxTarget (or maxSlot) are the largest values deleted; nil if
-	// nothing was deleted.
+	attestations, blocks int64
+	// maxSource, maxTarget and maxSlot are the largest values deleted; nil if
+	// nothing of that kind was deleted.
 	maxSource *phase0.Epoch
 	maxTarget *phase0.Epoch
 	maxSlot   *phase0.Slot
@@ -81,14 +90,13 @@ type storeTx interface {
 	// attestations and blocks return one validator's records, ordered.
 	attestations(ctx context.Context, validatorID int64) ([]SignedAttestation, error)
 	blocks(ctx context.Context, validatorID int64) ([]SignedBlock, error)
-	// latest returns the highest recorded target epoch and slot, nil if none.
-	latest(ctx context.Context, validatorID int64) (*phase0.Epoch, *phase0.Slot, error)
 	// latestRecords returns the watermarks and latest records of every
 	// validator among pubkeys (unique) that has a row, in one statement that
 	// seeks each validator's newest entries by index.
 	latestRecords(ctx context.Context, pubkeys []phase0.BLSPubKey) (map[phase0.BLSPubKey]Latest, error)
-	pruneAttestations(ctx context.Context, validatorID int64, belowTarget phase0.Epoch) (pruneResult, error)
-	pruneBlocks(ctx context.Context, validatorID int64, belowSlot phase0.Slot) (pruneResult, error)
+	// prune deletes what the cuts name and returns one result per cut, in
+	// order; PostgreSQL does it in one statement.
+	prune(ctx context.Context, cuts []pruneCut) ([]pruneResult, error)
 	getMeta(ctx context.Context, key string) ([]byte, bool, error)
 	setMeta(ctx context.Context, key string, value []byte) error
 	commit(ctx context.Context) error
