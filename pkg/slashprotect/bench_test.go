@@ -275,18 +275,22 @@ func BenchmarkLatestRecords10k(b *testing.B) {
 			})
 			// What an online prune costs every time it runs: the first run deletes
 			// half of every history (reported once), later runs find nothing.
+			var firstPrune time.Duration
 			b.Run("PruneOnline", func(b *testing.B) {
-				start := time.Now()
-				rep, err := db.PruneOnline(ctx, slashprotect.PruneOptions{KeepEpochs: uint64(epochs / 2)})
-				require.NoError(b, err)
-				require.Equal(b, n, rep.Validators)
-				b.ReportMetric(time.Since(start).Seconds(), "first-prune-s")
+				if firstPrune == 0 {
+					start := time.Now()
+					rep, err := db.PruneOnline(ctx, slashprotect.PruneOptions{KeepEpochs: uint64(epochs / 2)})
+					require.NoError(b, err)
+					require.Equal(b, n, rep.Validators)
+					firstPrune = time.Since(start)
+				}
 				b.ResetTimer()
 				for range b.N {
 					rep, err := db.PruneOnline(ctx, slashprotect.PruneOptions{KeepEpochs: uint64(epochs / 2)})
 					require.NoError(b, err)
 					require.Zero(b, rep.Attestations)
 				}
+				b.ReportMetric(firstPrune.Seconds(), "first-prune-s")
 			})
 		})
 	}
