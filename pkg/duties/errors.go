@@ -6,6 +6,7 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/signer"
 )
 
@@ -41,22 +42,18 @@ func UnsafeToRestart(err error) bool {
 // within an epoch can meet its own predecessor's records for that epoch. Only
 // refusals after the epoch (attestations) or slot (blocks) in which this run
 // started therefore count.
-func concurrentSignerRefusal(err error, kind signer.Kind, slot phase0.Slot, targetEpoch, startEpoch phase0.Epoch, startSlot phase0.Slot, pubkey phase0.BLSPubKey) error {
+func concurrentSignerRefusal(err error, kind signer.Kind, slot phase0.Slot, targetEpoch phase0.Epoch, start runStart, pk phase0.BLSPubKey) error {
 	var refusal *signer.RefusalError
 	if !errors.As(err, &refusal) {
 		return nil
 	}
 	switch {
-	case kind == signer.KindAttestation && refusal.Reason == signer.ReasonDoubleVote && targetEpoch > startEpoch:
-	case kind == signer.KindBlock && refusal.Reason == signer.ReasonDoubleBlock && slot > startSlot:
+	case kind == signer.KindAttestation && refusal.Reason == signer.ReasonDoubleVote && targetEpoch > start.epoch:
+	case kind == signer.KindBlock && refusal.Reason == signer.ReasonDoubleBlock && slot > start.slot:
 	default:
 		return nil
 	}
-	return fmt.Errorf("%w: %s refused at slot %d for validator %s: %w", ErrConcurrentSigner, kind, slot, shortKey(pubkey), err)
-}
-
-func shortKey(pk phase0.BLSPubKey) string {
-	return fmt.Sprintf("%#x", pk[:6])
+	return fmt.Errorf("%w: %s refused at slot %d for validator %s: %w", ErrConcurrentSigner, kind, slot, pubkey.Short(pk), err)
 }
 
 // restartedDoubleVote reports whether err is a double-vote refusal for a

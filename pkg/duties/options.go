@@ -6,8 +6,6 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/bellatrix"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
-
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock"
 )
 
 // DefaultGasLimit is the execution gas limit registered with builders when
@@ -29,7 +27,7 @@ type ProposerConfig struct {
 type options struct {
 	node               BeaconNode
 	signer             Signer
-	clock              slotclock.Clock
+	chain              chainModel
 	log                *slog.Logger
 	observer           Observer
 	pubkeys            []phase0.BLSPubKey
@@ -65,8 +63,9 @@ func WithPubkeys(pubkeys ...phase0.BLSPubKey) Option {
 	return func(o *options) { o.pubkeys = append(o.pubkeys, pubkeys...) }
 }
 
-// WithClock sets the wall clock; the system clock by default.
-func WithClock(c slotclock.Clock) Option { return func(o *options) { o.clock = c } }
+// WithChain sets the chain the duties run on (mandatory): its spec and its
+// slot clock, whose wall clock tests replace.
+func WithChain(c chainModel) Option { return func(o *options) { o.chain = c } }
 
 // WithLogger sets the logger; slog.Default() by default.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }

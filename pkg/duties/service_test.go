@@ -13,17 +13,19 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/duties"
 	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
-	"github.com/vigil-eth/vigil/pkg/signer/signertest"
+	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 func TestNewMissingOptions(t *testing.T) {
-	chain := signertest.ChainSpec(genesis)
+	sp := testSpec()
 	clock := slotclocktest.NewFake(genesis)
-	node := dutiestest.New(chain, clock.Now)
+	node := dutiestest.New(sp, clock.Now)
+	ch := duties.WithChain(chaintest.Chain(t, sp, clock))
 	sig := &countingSigner{}
 	fee := duties.WithFeeRecipient(bellatrix.ExecutionAddress{1})
 	tests := []struct {
@@ -32,16 +34,17 @@ func TestNewMissingOptions(t *testing.T) {
 		wantErr error
 		want    string
 	}{
-		{name: "no beacon node", opts: []duties.Option{duties.WithSigner(sig), fee}, wantErr: duties.ErrMissingOption, want: "WithBeaconNode"},
-		{name: "no signer", opts: []duties.Option{duties.WithBeaconNode(node), fee}, wantErr: duties.ErrMissingOption, want: "WithSigner"},
-		{name: "no fee recipient", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig)}, wantErr: duties.ErrMissingOption, want: "WithFeeRecipient"},
-		{name: "graffiti too long", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee,
+		{name: "no beacon node", opts: []duties.Option{duties.WithSigner(sig), ch, fee}, wantErr: duties.ErrMissingOption, want: "WithBeaconNode"},
+		{name: "no signer", opts: []duties.Option{duties.WithBeaconNode(node), ch, fee}, wantErr: duties.ErrMissingOption, want: "WithSigner"},
+		{name: "no chain", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee}, wantErr: duties.ErrMissingOption, want: "WithChain"},
+		{name: "no fee recipient", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), ch}, wantErr: duties.ErrMissingOption, want: "WithFeeRecipient"},
+		{name: "graffiti too long", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), ch, fee,
 			duties.WithGraffiti("0123456789012345678901234567890123")}, wantErr: duties.ErrInvalidOption, want: "graffiti"},
-		{name: "complete", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee, duties.WithClock(clock)}},
+		{name: "complete", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee, ch}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := duties.New(context.Background(), tc.opts...)
+			s, err := duties.New(tc.opts...)
 			if tc.wantErr == nil {
 				require.NoError(t, err)
 				require.Equal(t, 3*time.Second, s.SlotClock().SlotDuration())
@@ -211,21 +214,21 @@ type recorder struct {
 }
 
 type performed struct {
-	kind     duties.Kind
+	kind     signer.Kind
 	slot     phase0.Slot
 	n        int
 	intoSlot time.Duration
 }
 
-func (r *recorder) Scheduled(duties.Kind, phase0.Slot, int)     {}
-func (r *recorder) Failed(duties.Kind, phase0.Slot, int, error) {}
-func (r *recorder) Performed(kind duties.Kind, slot phase0.Slot, n int, into time.Duration) {
+func (r *recorder) Scheduled(signer.Kind, phase0.Slot, int)     {}
+func (r *recorder) Failed(signer.Kind, phase0.Slot, int, error) {}
+func (r *recorder) Performed(kind signer.Kind, slot phase0.Slot, n int, into time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.performed = append(r.performed, performed{kind, slot, n, into})
 }
 
-func (r *recorder) of(kind duties.Kind) []performed {
+func (r *recorder) of(kind signer.Kind) []performed {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []performed
@@ -250,6 +253,6 @@ func TestKeysAddedAtRuntime(t *testing.T) {
 	recs := e.waitCalls(dutiestest.CallSubmitAttestations, 1)
 	require.Len(t, recs[0].Arg.([]any), 4)
 	require.Len(t, e.svc.Validators(), 4)
-	require.Eventually(t, func() bool { return len(obs.of(duties.KindAttestation)) == 1 }, 10*time.Second, 2*time.Millisecond)
-	require.Equal(t, performed{duties.KindAttestation, start + 1, 4, time.Second}, obs.of(duties.KindAttestation)[0])
+	require.Eventually(t, func() bool { return len(obs.of(signer.KindAttestation)) == 1 }, 10*time.Second, 2*time.Millisecond)
+	require.Equal(t, performed{signer.KindAttestation, start + 1, 4, time.Second}, obs.of(signer.KindAttestation)[0])
 }

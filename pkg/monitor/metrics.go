@@ -133,13 +133,23 @@ func (o signerObserver) Failed(kind signer.Kind, n int) {
 	o.m.signingFailures.WithLabelValues(string(kind)).Add(float64(n))
 }
 
+// SlashingDB times each durable check-and-record, as the signer reports it,
+// and counts the calls that failed.
+func (o signerObserver) SlashingDB(kind signer.Kind, took time.Duration, err error) {
+	if err != nil {
+		o.m.dbErrors.Inc()
+		return
+	}
+	o.m.commitDuration.WithLabelValues(string(kind)).Observe(took.Seconds())
+}
+
 type dutiesObserver struct{ m *Metrics }
 
-func (o dutiesObserver) Scheduled(kind duties.Kind, _ phase0.Slot, n int) {
+func (o dutiesObserver) Scheduled(kind signer.Kind, _ phase0.Slot, n int) {
 	o.m.dutiesScheduled.WithLabelValues(string(kind)).Add(float64(n))
 }
 
-func (o dutiesObserver) Performed(kind duties.Kind, _ phase0.Slot, n int, intoSlot time.Duration) {
+func (o dutiesObserver) Performed(kind signer.Kind, _ phase0.Slot, n int, intoSlot time.Duration) {
 	o.m.dutiesPerformed.WithLabelValues(string(kind)).Add(float64(n))
 	// Subscriptions are sent ahead of their slot; a negative delay says
 	// nothing about timeliness.
@@ -148,6 +158,6 @@ func (o dutiesObserver) Performed(kind duties.Kind, _ phase0.Slot, n int, intoSl
 	}
 }
 
-func (o dutiesObserver) Failed(kind duties.Kind, _ phase0.Slot, n int, _ error) {
+func (o dutiesObserver) Failed(kind signer.Kind, _ phase0.Slot, n int, _ error) {
 	o.m.dutiesFailed.WithLabelValues(string(kind)).Add(float64(n))
 }

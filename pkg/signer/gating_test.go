@@ -9,6 +9,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
@@ -211,7 +212,7 @@ func TestBlockGating(t *testing.T) {
 
 // testVersionAt is the fork version at epoch in signertest.ChainSpec, whose
 // forks Altair … Fulu start at epochs 1 … 6.
-func testVersionAt(sp signer.ChainSpec, epoch phase0.Epoch) phase0.Version {
+func testVersionAt(sp chain.Spec, epoch phase0.Epoch) phase0.Version {
 	versions := []phase0.Version{sp.GenesisForkVersion, sp.Altair.Version, sp.Bellatrix.Version,
 		sp.Capella.Version, sp.Deneb.Version, sp.Electra.Version, sp.Fulu.Version}
 	return versions[min(int(epoch), len(versions)-1)]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -19,9 +20,9 @@ import (
 // (the Medalla clock incident); one epoch of slack covers next-epoch duties
 // and ordinary clock skew.
 func (s *Signer) checkFuture(now time.Time, slot phase0.Slot, epoch phase0.Epoch) error {
-	cur := s.spec.SlotAt(now)
-	curEpoch := s.spec.EpochAtSlot(cur)
-	if uint64(slot) > uint64(cur)+s.spec.SlotsPerEpoch || epoch > curEpoch+1 {
+	cur := s.spec().SlotAt(now)
+	curEpoch := s.spec().EpochAtSlot(cur)
+	if uint64(slot) > uint64(cur)+s.spec().SlotsPerEpoch || epoch > curEpoch+1 {
 		return fmt.Errorf("%w: slot %d (epoch %d) while the wall clock is at slot %d (epoch %d)",
 			ErrFuture, slot, epoch, cur, curEpoch)
 	}
@@ -49,7 +50,7 @@ func (s *Signer) loadLatest(ctx context.Context, pks []phase0.BLSPubKey) error {
 	for _, pk := range missing {
 		l, err := s.readLatest(ctx, pk)
 		if err != nil {
-			return fmt.Errorf("read slashing history of %s: %w", shortPubkey(pk), err)
+			return fmt.Errorf("read slashing history of %s: %w", pubkey.Short(pk), err)
 		}
 		s.noteLatest(pk, l)
 	}
@@ -74,13 +75,13 @@ func (s *Signer) readLatest(ctx context.Context, pk phase0.BLSPubKey) (latestEpo
 		see(a.TargetEpoch)
 	}
 	for _, b := range h.Blocks {
-		see(s.spec.EpochAtSlot(b.Slot))
+		see(s.spec().EpochAtSlot(b.Slot))
 	}
 	if w := h.Watermarks.AttestationTarget; w != nil {
 		see(*w)
 	}
 	if w := h.Watermarks.BlockSlot; w != nil {
-		see(s.spec.EpochAtSlot(*w))
+		see(s.spec().EpochAtSlot(*w))
 	}
 	return l, nil
 }

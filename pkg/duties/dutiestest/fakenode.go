@@ -23,7 +23,8 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/electra"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
-	"github.com/vigil-eth/vigil/pkg/signer"
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 )
 
 // Call names the beacon node methods the fake records.
@@ -67,7 +68,7 @@ type Record struct {
 // are read under the node's lock, so tests may also change them through Update.
 type Node struct {
 	mu      sync.Mutex
-	spec    signer.ChainSpec
+	spec    *chain.Spec
 	now     func() time.Time
 	records []Record
 	head    func(context.Context, *apiv1.HeadEvent)
@@ -93,17 +94,14 @@ type Node struct {
 	Live map[phase0.ValidatorIndex]bool
 	// HeadRoot is the beacon block root of head.
 	HeadRoot phase0.Root
-	// SyncCommitteeSize overrides SYNC_COMMITTEE_SIZE (32 by default, so every
-	// sync committee member aggregates).
-	SyncCommitteeSize uint64
 	// FailSubmitAttestations makes SubmitAttestations fail.
 	FailSubmitAttestations error
 }
 
 // New returns a fake node for the chain, with its clock.
-func New(chain signer.ChainSpec, now func() time.Time) *Node {
+func New(sp *chain.Spec, now func() time.Time) *Node {
 	return &Node{
-		spec: chain, now: now,
+		spec: sp, now: now,
 		Known:      map[phase0.BLSPubKey]phase0.ValidatorIndex{},
 		Committees: 2, CommitteeLength: 8,
 		DependentRoots: map[phase0.Epoch]phase0.Root{},
@@ -167,22 +165,7 @@ func (n *Node) epochOf(slot phase0.Slot) phase0.Epoch {
 	return phase0.Epoch(uint64(slot) / n.spec.SlotsPerEpoch)
 }
 
-func (n *Node) versionAt(epoch phase0.Epoch) spec.DataVersion {
-	v := spec.DataVersionPhase0
-	for _, f := range []struct {
-		v spec.DataVersion
-		f signer.Fork
-	}{
-		{spec.DataVersionAltair, n.spec.Altair}, {spec.DataVersionBellatrix, n.spec.Bellatrix},
-		{spec.DataVersionCapella, n.spec.Capella}, {spec.DataVersionDeneb, n.spec.Deneb},
-		{spec.DataVersionElectra, n.spec.Electra}, {spec.DataVersionFulu, n.spec.Fulu},
-	} {
-		if f.f.Epoch != signer.FarFutureEpoch && f.f.Epoch <= epoch {
-			v = f.v
-		}
-	}
-	return v
-}
+func (n *Node) versionAt(epoch phase0.Epoch) spec.DataVersion { return n.spec.ForkAt(epoch).Name }
 
 // Spec implements eth2client.SpecProvider with the value types go-eth2-client's
 // http client produces.
@@ -190,27 +173,7 @@ func (n *Node) Spec(context.Context, *api.SpecOpts) (*api.Response[map[string]an
 	n.record(CallSpec, nil)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	syncSize := n.SyncCommitteeSize
-	if syncSize == 0 {
-		syncSize = 32
-	}
-	m := map[string]any{
-		"SECONDS_PER_SLOT":                         n.spec.SlotDuration,
-		"SLOTS_PER_EPOCH":                          n.spec.SlotsPerEpoch,
-		"TARGET_AGGREGATORS_PER_COMMITTEE":         uint64(16),
-		"SYNC_COMMITTEE_SIZE":                      syncSize,
-		"SYNC_COMMITTEE_SUBNET_COUNT":              uint64(4),
-		"TARGET_AGGREGATORS_PER_SYNC_SUBCOMMITTEE": uint64(16),
-		"EPOCHS_PER_SYNC_COMMITTEE_PERIOD":         uint64(8),
-		"GENESIS_FORK_VERSION":                     n.spec.GenesisForkVersion,
-	}
-	for name, f := range map[string]signer.Fork{
-		"ALTAIR": n.spec.Altair, "BELLATRIX": n.spec.Bellatrix, "CAPELLA": n.spec.Capella,
-		"DENEB": n.spec.Deneb, "ELECTRA": n.spec.Electra, "FULU": n.spec.Fulu,
-	} {
-		m[name+"_FORK_VERSION"] = f.Version
-		m[name+"_FORK_EPOCH"] = uint64(f.Epoch)
-	}
+	m := chaintest.BeaconSpec(n.spec)
 	return &api.Response[map[string]any]{Data: m}, nil
 }
 
@@ -245,7 +208,7 @@ func (n *Node) Validators(_ context.Context, opts *api.ValidatorsOpts) (*api.Res
 			continue
 		}
 		out[idx] = &apiv1.Validator{Index: idx, Status: apiv1.ValidatorStateActiveOngoing, Validator: &phase0.Validator{
-			PublicKey: pk, ActivationEpoch: 0, ExitEpoch: phase0.Epoch(signer.FarFutureEpoch), WithdrawableEpoch: phase0.Epoch(signer.FarFutureEpoch),
+			PublicKey: pk, ActivationEpoch: 0, ExitEpoch: chain.FarFutureEpoch, WithdrawableEpoch: chain.FarFutureEpoch,
 		}}
 	}
 	return &api.Response[map[phase0.ValidatorIndex]*apiv1.Validator]{Data: out}, nil

@@ -10,6 +10,8 @@ import (
 	"github.com/attestantio/go-eth2-client/api"
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+
+	"github.com/vigil-eth/vigil/pkg/chain"
 )
 
 // DefaultEffectivenessEpochs is the effectiveness window when none is asked for.
@@ -75,7 +77,7 @@ type headInfo struct {
 
 // fetchHead reads the validators' state at head and their duties from slot
 // on, in the current and next epoch.
-func fetchHead(ctx context.Context, node Node, spec Spec, slot phase0.Slot, indices []phase0.ValidatorIndex) (*headInfo, error) {
+func fetchHead(ctx context.Context, node Node, spec *chain.Spec, slot phase0.Slot, indices []phase0.ValidatorIndex) (*headInfo, error) {
 	h := &headInfo{slot: slot, duties: make(map[phase0.ValidatorIndex]*NextDuties, len(indices))}
 	for _, i := range indices {
 		h.duties[i] = &NextDuties{ProposalSlots: []uint64{}}
@@ -90,7 +92,7 @@ func fetchHead(ctx context.Context, node Node, spec Spec, slot phase0.Slot, indi
 	if vs != nil {
 		h.states = vs.Data
 	}
-	current := spec.epochOf(slot)
+	current := spec.EpochAtSlot(slot)
 	for _, e := range []phase0.Epoch{current, current + 1} {
 		att, err := node.AttesterDuties(ctx, &api.AttesterDutiesOpts{Epoch: e, Indices: indices})
 		if err != nil {
@@ -215,14 +217,14 @@ func (r *EpochReport) find(index phase0.ValidatorIndex) *ValidatorReport {
 // Evaluate computes the status table directly from the beacon node: the
 // last epochs evaluable at now (up to epochs of them) and the next duties.
 // It is `vigil status --beacon-node`.
-func Evaluate(ctx context.Context, node Node, spec Spec, now time.Time, vals []Validator, epochs int) (*StatusReport, error) {
-	if err := spec.Validate(); err != nil {
+func Evaluate(ctx context.Context, node Node, spec *chain.Spec, now time.Time, vals []Validator, epochs int) (*StatusReport, error) {
+	if err := checkTiming(spec); err != nil {
 		return nil, err
 	}
 	if epochs <= 0 {
 		epochs = DefaultEffectivenessEpochs
 	}
-	slot := spec.slotAt(now)
+	slot := spec.SlotAt(now)
 	indices := make([]phase0.ValidatorIndex, len(vals))
 	for i, v := range vals {
 		indices[i] = v.Index
@@ -249,7 +251,7 @@ func Evaluate(ctx context.Context, node Node, spec Spec, now time.Time, vals []V
 				return nil, fmt.Errorf("evaluate epoch %d: %w", e, err)
 			}
 			reports = append(reports, rep)
-			cache.forget(spec.firstSlot(e + 1))
+			cache.forget(spec.FirstSlot(e + 1))
 		}
 	}
 	return buildStatus(vals, reports, epochs, head, slot), nil
@@ -257,8 +259,8 @@ func Evaluate(ctx context.Context, node Node, spec Spec, now time.Time, vals []V
 
 // newestEvaluable is the newest epoch whose rewards a beacon node serves in
 // slot: E once E+1 has ended.
-func newestEvaluable(spec Spec, slot phase0.Slot) (phase0.Epoch, bool) {
-	current := spec.epochOf(slot)
+func newestEvaluable(spec *chain.Spec, slot phase0.Slot) (phase0.Epoch, bool) {
+	current := spec.EpochAtSlot(slot)
 	if current < 2 {
 		return 0, false
 	}

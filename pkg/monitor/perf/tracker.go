@@ -12,7 +12,8 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock"
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock"
 )
 
 // Defaults of the Tracker's options.
@@ -48,7 +49,7 @@ func WithHistory(n int) Option { return func(t *Tracker) { t.history = max(n, 1)
 // prometheus.Collector) and as the status table (Handler).
 type Tracker struct {
 	node    Node
-	spec    Spec
+	spec    *chain.Spec
 	log     *slog.Logger
 	clock   slotclock.Clock
 	limit   int
@@ -66,7 +67,7 @@ type Tracker struct {
 }
 
 // NewTracker returns a Tracker reading from node. Run starts it.
-func NewTracker(node Node, spec Spec, opts ...Option) *Tracker {
+func NewTracker(node Node, spec *chain.Spec, opts ...Option) *Tracker {
 	t := &Tracker{
 		node:    node,
 		spec:    spec,
@@ -88,14 +89,14 @@ func NewTracker(node Node, spec Spec, opts ...Option) *Tracker {
 // state and next duties every epoch, until ctx ends. Beacon node errors are
 // logged and the work retried the next slot. Call it in its own goroutine.
 func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
-	if err := t.spec.Validate(); err != nil {
+	if err := checkTiming(t.spec); err != nil {
 		t.log.Error("Performance monitor not started", slog.Any("error", err))
 		return
 	}
 	headEpoch, headOK := phase0.Epoch(0), false
 	var headFor map[phase0.ValidatorIndex]bool
 	for {
-		slot := t.spec.slotAt(t.clock.Now())
+		slot := t.spec.SlotAt(t.clock.Now())
 		current := withIndex(vals())
 		t.mu.Lock()
 		t.vals = current
@@ -104,7 +105,7 @@ func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
 		// Each epoch, and as soon as a validator appears that the last
 		// refresh did not cover (the client resolves its keys' indices only
 		// after it starts, and keys are added at run time).
-		if epoch := t.spec.epochOf(slot); !headOK || epoch != headEpoch || !covers(headFor, current) {
+		if epoch := t.spec.EpochAtSlot(slot); !headOK || epoch != headEpoch || !covers(headFor, current) {
 			headOK = t.refreshHead(ctx, slot, current)
 			headEpoch = epoch
 			headFor = make(map[phase0.ValidatorIndex]bool, len(current))
@@ -116,7 +117,7 @@ func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
 
 		// A third into the slot, when the slot's block has normally
 		// arrived and been processed.
-		wake := t.spec.slotStart(slot + 1).Add(t.spec.SlotDuration / 3)
+		wake := t.spec.SlotStart(slot + 1).Add(t.spec.SlotDuration / 3)
 		if err := slotclock.SleepUntil(ctx, t.clock, wake); err != nil {
 			return
 		}
@@ -196,7 +197,7 @@ func (t *Tracker) evaluate(ctx context.Context, slot phase0.Slot, vals []Validat
 			return
 		}
 		t.record(rep, len(vals))
-		t.blocks.forget(t.spec.firstSlot(e + 1))
+		t.blocks.forget(t.spec.FirstSlot(e + 1))
 		t.log.Info("Evaluated validator performance", slog.Uint64("epoch", uint64(e)), slog.Int("validators", len(rep.Validators)))
 	}
 }
@@ -228,7 +229,7 @@ func (t *Tracker) Collect(ch chan<- prometheus.Metric) {
 func (t *Tracker) Status(epochs int) *StatusReport {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return buildStatus(t.vals, t.reports, epochs, t.head, t.spec.slotAt(t.clock.Now()))
+	return buildStatus(t.vals, t.reports, epochs, t.head, t.spec.SlotAt(t.clock.Now()))
 }
 
 // Handler serves GET /api/v1/validators: the status table as JSON, with an

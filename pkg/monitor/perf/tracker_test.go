@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/monitor/perf"
 	"github.com/vigil-eth/vigil/pkg/monitor/perf/perftest"
 )
