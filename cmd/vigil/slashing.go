@@ -5,40 +5,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/atomicfile"
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
-
-const (
-	flagSlashingDB            = "slashing-db"
-	flagGenesisValidatorsRoot = "genesis-validators-root"
-	flagOut                   = "out"
-	flagMinimal               = "minimal"
-	flagPubkey                = "pubkey"
-	flagFormat                = "format"
-	flagLimit                 = "limit"
-	flagHorizonEpochs         = "horizon-epochs"
-	flagSlotsPerEpoch         = "slots-per-epoch"
-)
-
-// slashingDBFlag chooses the slashing-protection database; every command that
-// signs or administers slashing protection takes it.
-func slashingDBFlag() cli.Flag {
-	return stringFlag(flagSlashingDB, "slashing-protection database: `URL` sqlite:///abs/path/file.db or postgres://... (default: sqlite://<data-dir>/slashing.db)", "")
-}
-
-// slashingDBURL resolves --slashing-db, defaulting to SQLite in the data dir.
-func slashingDBURL(c *cli.Context, e *env) string {
-	if u := c.String(flagSlashingDB); u != "" {
-		return u
-	}
-	return "sqlite://" + filepath.Join(e.DataDir, "slashing.db")
-}
 
 // openSlashingAdmin opens the database exclusively: the administrative
 // commands refuse to run while a vigil instance holds it (EIP-3076: import and
@@ -174,7 +149,7 @@ func slashingExport(c *cli.Context) error {
 	}
 	defer db.Close()
 	var rep slashprotect.ExportReport
-	if err := writeSlashingFileAtomic(out, func(w io.Writer) error {
+	if err := atomicfile.Replace(out, 0o600, func(w io.Writer) error {
 		var err error
 		rep, err = db.Export(c.Context, w, opts)
 		return err
@@ -182,46 +157,6 @@ func slashingExport(c *cli.Context) error {
 		return fmt.Errorf("export to %s: %w", out, err)
 	}
 	fmt.Fprintf(e.Stdout, "exported %d validators (%d attestations, %d blocks) from %s to %s\n", rep.Validators, rep.Attestations, rep.Blocks, db, out)
-	return nil
-}
-
-// writeFileAtomic writes name 0600 through a temporary file in the same
-// directory, fsynced and renamed into place, so a crash never leaves a
-// partial interchange file under the final name.
-func writeSlashingFileAtomic(name string, write func(io.Writer) error) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 	return nil
 }
 
@@ -295,7 +230,7 @@ func slashingInspect(c *cli.Context) error {
 		return err
 	}
 	out := slashingHistoryJSON{
-		Pubkey: fmt.Sprintf("%#x", h.Pubkey[:]),
+		Pubkey: pubkey.Hex(h.Pubkey),
 		Watermarks: slashingWatermarksJSON{
 			BlockSlot: slashingDecimal(h.Watermarks.BlockSlot), AttestationSource: slashingDecimal(h.Watermarks.AttestationSource),
 			AttestationTarget: slashingDecimal(h.Watermarks.AttestationTarget),

@@ -52,7 +52,8 @@ func runStoreCommand(t *testing.T, kind string, args ...string) (keystore.Store,
 				if err != nil {
 					return err
 				}
-				store, err = openKeyStore(c, e, kind)
+				src, err := openKeyStore(c, e, kind)
+				store = src.Store
 				return err
 			},
 		}},

@@ -51,17 +51,20 @@ type Chain struct {
 	log   *slog.Logger
 	clock *slotclock.SlotClock
 	cur   atomic.Pointer[Spec]
-	// poke asks Run to re-read the spec now (a node reconnected).
-	poke chan struct{}
+	// poke asks Run to re-read the spec now (a node reconnected); refresh
+	// is the same from outside.
+	poke    chan struct{}
+	refresh <-chan struct{}
 
 	mu       sync.Mutex
 	mismatch error
 }
 
 type options struct {
-	clock slotclock.Clock
-	log   *slog.Logger
-	retry time.Duration
+	clock   slotclock.Clock
+	log     *slog.Logger
+	retry   time.Duration
+	refresh <-chan struct{}
 }
 
 // Option configures Connect and New.
@@ -72,6 +75,10 @@ func WithClock(c slotclock.Clock) Option { return func(o *options) { o.clock = c
 
 // WithLogger sets the logger; slog.Default() by default.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRefreshOn makes Run re-read the spec whenever ch delivers, e.g. when a
+// beacon node comes back (beacon.OnRecovery).
+func WithRefreshOn(ch <-chan struct{}) Option { return func(o *options) { o.refresh = ch } }
 
 // WithRetryInterval sets how often Connect asks again while no node answers
 // (2 s by default).
@@ -100,7 +107,7 @@ func New(s *Spec, src Source, opts ...Option) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Chain{src: src, log: o.log.With(slog.String("component", "chain")), clock: clock, poke: make(chan struct{}, 1)}
+	c := &Chain{src: src, log: o.log.With(slog.String("component", "chain")), clock: clock, poke: make(chan struct{}, 1), refresh: o.refresh}
 	c.cur.Store(s)
 	return c, nil
 }
@@ -159,6 +166,8 @@ func (c *Chain) Run(ctx context.Context) {
 			return
 		case <-timer.C():
 		case <-c.poke:
+			timer.Stop()
+		case <-c.refresh:
 			timer.Stop()
 		}
 		c.update(ctx)

@@ -27,3 +27,34 @@ type nopObserver struct{}
 func (nopObserver) Scheduled(signer.Kind, phase0.Slot, int)                {}
 func (nopObserver) Performed(signer.Kind, phase0.Slot, int, time.Duration) {}
 func (nopObserver) Failed(signer.Kind, phase0.Slot, int, error)            {}
+
+// observerOf is one Observer reporting to several; none is the no-op one.
+func observerOf(obs []Observer) Observer {
+	switch len(obs) {
+	case 0:
+		return nopObserver{}
+	case 1:
+		return obs[0]
+	}
+	return observers(obs)
+}
+
+type observers []Observer
+
+func (os observers) Scheduled(kind signer.Kind, slot phase0.Slot, n int) {
+	for _, o := range os {
+		o.Scheduled(kind, slot, n)
+	}
+}
+
+func (os observers) Performed(kind signer.Kind, slot phase0.Slot, n int, intoSlot time.Duration) {
+	for _, o := range os {
+		o.Performed(kind, slot, n, intoSlot)
+	}
+}
+
+func (os observers) Failed(kind signer.Kind, slot phase0.Slot, n int, err error) {
+	for _, o := range os {
+		o.Failed(kind, slot, n, err)
+	}
+}

@@ -16,27 +16,35 @@ import (
 )
 
 // proposalSettings are the operator's block production settings: graffiti,
-// the builder network, and each validator's fee recipient and gas limit.
+// the builder boost, the block production timeout, and each validator's fee
+// recipient, gas limit and builder use.
 type proposalSettings struct {
 	graffiti     [32]byte
-	builder      bool
 	builderBoost *uint64
-	feeRecipient bellatrix.ExecutionAddress
-	gasLimit     uint64
-	perKey       map[phase0.BLSPubKey]ProposerConfig
+	blockTimeout time.Duration
+	configs      proposerConfigs
 }
 
-// forKey returns the validator's fee recipient and gas limit.
-func (p *proposalSettings) forKey(pk phase0.BLSPubKey) ProposerConfig {
-	cfg := ProposerConfig{FeeRecipient: p.feeRecipient, GasLimit: p.gasLimit}
-	if c, ok := p.perKey[pk]; ok {
-		cfg.FeeRecipient = c.FeeRecipient
-		if c.GasLimit != 0 {
-			cfg.GasLimit = c.GasLimit
+// staticConfigs are the settings of WithFeeRecipient, WithGasLimit,
+// WithBuilder and WithProposerConfig.
+type staticConfigs struct {
+	def    ProposerConfig
+	perKey map[phase0.BLSPubKey]ProposerConfig
+}
+
+func (c staticConfigs) For(pk phase0.BLSPubKey) ProposerConfig {
+	cfg := c.def
+	if k, ok := c.perKey[pk]; ok {
+		cfg.FeeRecipient = k.FeeRecipient
+		if k.GasLimit != 0 {
+			cfg.GasLimit = k.GasLimit
 		}
 	}
 	return cfg
 }
+
+// forKey returns the validator's settings.
+func (p *proposalSettings) forKey(pk phase0.BLSPubKey) ProposerConfig { return p.configs.For(pk) }
 
 // preparer tells the node every epoch which fee recipient each validator
 // uses and, with the builder network, registers them with it.
@@ -85,17 +93,19 @@ func (p *preparer) prepare(ctx context.Context, slot phase0.Slot) {
 	} else {
 		p.obs.Performed(signer.KindProposerPreparation, slot, len(preps), p.sinceSlotStart(slot))
 	}
-	if p.settings.builder {
-		p.register(ctx, slot, keys)
-	}
+	p.register(ctx, slot, keys)
 }
 
-// register submits the builder registrations of the validators that may sign.
+// register submits the builder registrations of the validators that use
+// the builder network and may sign.
 func (p *preparer) register(ctx context.Context, slot phase0.Slot, keys []indexedKey) {
 	const kind = signer.KindValidatorRegistration
 	regs := make([]*api.VersionedSignedValidatorRegistration, 0, len(keys))
 	failed := 0
 	for _, k := range keys {
+		if !p.settings.forKey(k.pubkey).Builder {
+			continue
+		}
 		if _, canSign := p.roster.signer(k.index); !canSign {
 			continue
 		}

@@ -195,8 +195,10 @@ func (p *proposer) proposeBlock(ctx context.Context, slot phase0.Slot, duty *api
 	if err != nil {
 		return fmt.Errorf("sign RANDAO reveal: %w", err)
 	}
+	cfg := p.settings.forKey(pk)
 	opts := &api.ProposalOpts{Slot: slot, RandaoReveal: randao, Graffiti: p.settings.graffiti}
-	if p.settings.builder {
+	opts.Common.Timeout = p.settings.blockTimeout
+	if cfg.Builder {
 		opts.BuilderBoostFactor = p.settings.builderBoost
 	} else {
 		// Without the builder network the node must build locally.
@@ -220,11 +222,8 @@ func (p *proposer) proposeBlock(ctx context.Context, slot phase0.Slot, duty *api
 	if got, err := prop.RandaoReveal(); err != nil || got != randao {
 		return fmt.Errorf("produced block does not carry our RANDAO reveal (%v)", err)
 	}
-	if !prop.Blinded && prop.Version >= spec.DataVersionBellatrix {
-		if fr, err := prop.FeeRecipient(); err == nil && fr != p.settings.forKey(pk).FeeRecipient {
-			p.log.Warn("Locally built block pays another fee recipient than configured", slog.Uint64("slot", uint64(slot)),
-				slog.String("fee_recipient", fr.String()))
-		}
+	if err := checkFeeRecipient(prop, cfg.FeeRecipient); err != nil {
+		return err
 	}
 	sig, err := p.signer.SignProposal(ctx, pk, prop)
 	if err != nil {
@@ -251,6 +250,31 @@ func (p *proposer) proposeBlock(ctx context.Context, slot phase0.Slot, duty *api
 }
 
 var errUnsupportedProposal = errors.New("unsupported proposal version")
+
+// ErrFeeRecipient refuses a locally built block that pays its execution fees
+// to another address than the one configured for the validator: a beacon
+// node that rewrites the fee recipient (a bug, a misconfigured
+// --suggested-fee-recipient, or a hostile node) would otherwise take the
+// validator's fees.
+var ErrFeeRecipient = errors.New("the beacon node built a block that pays another fee recipient than configured")
+
+// checkFeeRecipient refuses a local (not blinded) block whose fee recipient
+// is not want. A builder's blinded block is paid by the builder's own
+// transaction, so its header's fee recipient says nothing.
+func checkFeeRecipient(prop *api.VersionedProposal, want bellatrix.ExecutionAddress) error {
+	if prop.Blinded || prop.Version < spec.DataVersionBellatrix {
+		return nil
+	}
+	got, err := prop.FeeRecipient()
+	if err != nil {
+		return fmt.Errorf("read the produced block's fee recipient: %w", err)
+	}
+	if got != want {
+		return fmt.Errorf("%w: the block pays %s, configured %s; not signed (check the beacon node's suggested fee recipient and the proposer configuration)",
+			ErrFeeRecipient, got, want)
+	}
+	return nil
+}
 
 // signedProposal wraps a full proposal and its signature for submission.
 func signedProposal(p *api.VersionedProposal, sig phase0.BLSSignature) (*api.VersionedSignedProposal, error) {

@@ -61,14 +61,11 @@ func New(opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("%w: WithSigner", ErrMissingOption)
 	case o.chain == nil:
 		return nil, fmt.Errorf("%w: WithChain", ErrMissingOption)
-	case o.feeRecipient == nil:
+	case o.feeRecipient == nil && o.configs == nil:
 		return nil, fmt.Errorf("%w: WithFeeRecipient (without one, block rewards would go to the zero address)", ErrMissingOption)
 	}
 	if o.log == nil {
 		o.log = slog.Default()
-	}
-	if o.observer == nil {
-		o.observer = nopObserver{}
 	}
 	log := o.log.With(slog.String("component", "duties"))
 	s := &Service{
@@ -77,10 +74,16 @@ func New(opts ...Option) (*Service, error) {
 		heads:   newHeadTracker(),
 		refetch: make(chan struct{}, 1),
 	}
-	base := common{chain: o.chain, clock: s.clock, roster: s.roster, log: log, obs: o.observer}
-	settings := &proposalSettings{
-		graffiti: o.graffiti, builder: o.builder, builderBoost: o.builderBoost,
-		feeRecipient: *o.feeRecipient, gasLimit: o.gasLimit, perKey: o.perKey,
+	base := common{chain: o.chain, clock: s.clock, roster: s.roster, log: log, obs: observerOf(o.observers)}
+	settings := &proposalSettings{graffiti: o.graffiti, builderBoost: o.builderBoost, blockTimeout: o.blockTimeout, configs: o.configs}
+	if settings.configs == nil {
+		settings.configs = staticConfigs{
+			def:    ProposerConfig{FeeRecipient: *o.feeRecipient, GasLimit: o.gasLimit, Builder: o.builder},
+			perKey: o.perKey,
+		}
+	}
+	if settings.blockTimeout == 0 {
+		settings.blockTimeout = s.clock.SlotDuration() / 2
 	}
 	s.att = &attester{common: base, node: o.node, signer: o.signer, proofs: o.signer, heads: s.heads, stop: s.stop,
 		epochs: map[phase0.Epoch]*attesterEpoch{}, attested: map[phase0.ValidatorIndex]phase0.Epoch{}}

@@ -33,7 +33,9 @@ type (
 		GenesisValidatorsRoot(ctx context.Context) (phase0.Root, bool, error)
 		String() string
 	}
-	validatorLister interface{ Validators() []duties.ValidatorStatus }
+	validatorLister interface {
+		Validators() []duties.ValidatorStatus
+	}
 )
 
 // KeysCheck passes while keys holds at least one key.

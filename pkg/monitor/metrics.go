@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"log/slog"
 	"runtime"
 	"time"
 
@@ -160,4 +161,24 @@ func (o dutiesObserver) Performed(kind signer.Kind, _ phase0.Slot, n int, intoSl
 
 func (o dutiesObserver) Failed(kind signer.Kind, _ phase0.Slot, n int, _ error) {
 	o.m.dutiesFailed.WithLabelValues(string(kind)).Add(float64(n))
+}
+
+// DutyLog is the live log of duties: one info line per duty batch done, one
+// warning per batch failed, scheduling at debug level.
+func DutyLog(log *slog.Logger) duties.Observer { return dutyLog{log} }
+
+type dutyLog struct{ log *slog.Logger }
+
+func (l dutyLog) Scheduled(kind signer.Kind, slot phase0.Slot, n int) {
+	l.log.Debug("Duty scheduled", slog.Uint64("slot", uint64(slot)), slog.String("kind", string(kind)), slog.Int("validators", n))
+}
+
+func (l dutyLog) Performed(kind signer.Kind, slot phase0.Slot, n int, intoSlot time.Duration) {
+	l.log.Info("Duty", slog.Uint64("slot", uint64(slot)), slog.String("kind", string(kind)), slog.Int("validators", n),
+		slog.String("result", "ok"), slog.Duration("into_slot", intoSlot.Round(time.Millisecond)))
+}
+
+func (l dutyLog) Failed(kind signer.Kind, slot phase0.Slot, n int, err error) {
+	l.log.Warn("Duty", slog.Uint64("slot", uint64(slot)), slog.String("kind", string(kind)), slog.Int("validators", n),
+		slog.String("result", "failed"), slog.Any("error", err))
 }

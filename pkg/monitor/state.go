@@ -92,7 +92,11 @@ func NewStateCollector(s State) *StateCollector { return &StateCollector{s: s} }
 func (c *StateCollector) SetKeys(f func() []KeyState) { c.mu.Lock(); c.s.Keys = f; c.mu.Unlock() }
 
 // SetNodes sets the source of the beacon node gauges.
-func (c *StateCollector) SetNodes(f func() []beacon.NodeStatus) { c.mu.Lock(); c.s.Nodes = f; c.mu.Unlock() }
+func (c *StateCollector) SetNodes(f func() []beacon.NodeStatus) {
+	c.mu.Lock()
+	c.s.Nodes = f
+	c.mu.Unlock()
+}
 
 // SetVaultTokenTTL sets the source of the Vault token lifetime gauge.
 func (c *StateCollector) SetVaultTokenTTL(f func() (time.Duration, bool)) {
@@ -105,7 +109,11 @@ func (c *StateCollector) SetVaultTokenTTL(f func() (time.Duration, bool)) {
 func (c *StateCollector) SetSlot(f func() phase0.Slot) { c.mu.Lock(); c.s.Slot = f; c.mu.Unlock() }
 
 // SetSlashingDBUp sets the source of the slashing database gauge.
-func (c *StateCollector) SetSlashingDBUp(f func() bool) { c.mu.Lock(); c.s.SlashingDBUp = f; c.mu.Unlock() }
+func (c *StateCollector) SetSlashingDBUp(f func() bool) {
+	c.mu.Lock()
+	c.s.SlashingDBUp = f
+	c.mu.Unlock()
+}
 
 // Describe implements prometheus.Collector.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {

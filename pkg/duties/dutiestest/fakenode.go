@@ -94,6 +94,9 @@ type Node struct {
 	Live map[phase0.ValidatorIndex]bool
 	// HeadRoot is the beacon block root of head.
 	HeadRoot phase0.Root
+	// FeeRecipients sets the fee recipient of the blocks the node builds for
+	// a proposer (0xfe… otherwise).
+	FeeRecipients map[phase0.ValidatorIndex]bellatrix.ExecutionAddress
 	// FailSubmitAttestations makes SubmitAttestations fail.
 	FailSubmitAttestations error
 }
@@ -105,6 +108,7 @@ func New(sp *chain.Spec, now func() time.Time) *Node {
 		Known:      map[phase0.BLSPubKey]phase0.ValidatorIndex{},
 		Committees: 2, CommitteeLength: 8,
 		DependentRoots: map[phase0.Epoch]phase0.Root{},
+		FeeRecipients:  map[phase0.ValidatorIndex]bellatrix.ExecutionAddress{},
 		Proposers:      map[phase0.Slot]phase0.ValidatorIndex{},
 		SyncCommittee:  map[phase0.ValidatorIndex][]phase0.CommitteeIndex{},
 		Live:           map[phase0.ValidatorIndex]bool{},
@@ -407,12 +411,15 @@ func (n *Node) Proposal(_ context.Context, opts *api.ProposalOpts) (*api.Respons
 	n.mu.Lock()
 	idx, ok := n.Proposers[opts.Slot]
 	blinded := n.Blinded
+	fee, set := n.FeeRecipients[idx]
 	n.mu.Unlock()
 	if !ok {
 		return nil, errors.New("no proposer for slot")
 	}
 	version := n.versionAt(n.epochOf(opts.Slot))
-	fee := bellatrix.ExecutionAddress{0xfe}
+	if !set {
+		fee = bellatrix.ExecutionAddress{0xfe}
+	}
 	p := &api.VersionedProposal{Version: version, Blinded: blinded}
 	switch {
 	case version == spec.DataVersionDeneb && !blinded:

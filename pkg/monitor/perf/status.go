@@ -22,6 +22,8 @@ const DefaultEffectivenessEpochs = 8
 type StatusReport struct {
 	// CurrentSlot is the wall-clock slot when the report was made.
 	CurrentSlot uint64 `json:"current_slot"`
+	// Fork is the fork the chain is on at CurrentSlot, e.g. "fulu".
+	Fork string `json:"fork"`
 	// LastEvaluatedEpoch is the newest epoch whose performance is included;
 	// nil before the first evaluation.
 	LastEvaluatedEpoch *uint64 `json:"last_evaluated_epoch"`
@@ -149,11 +151,11 @@ func isClientError(err error) bool {
 
 // buildStatus makes the status table from the evaluated epochs (oldest
 // first) and what is known at head (nil when unknown).
-func buildStatus(vals []Validator, reports []*EpochReport, window int, head *headInfo, now phase0.Slot) *StatusReport {
+func buildStatus(vals []Validator, reports []*EpochReport, window int, head *headInfo, spec *chain.Spec, now phase0.Slot) *StatusReport {
 	if window <= 0 {
 		window = DefaultEffectivenessEpochs
 	}
-	out := &StatusReport{CurrentSlot: uint64(now), EffectivenessEpochs: window, Validators: []ValidatorStatus{}}
+	out := &StatusReport{CurrentSlot: uint64(now), Fork: spec.ForkName(spec.EpochAtSlot(now)), EffectivenessEpochs: window, Validators: []ValidatorStatus{}}
 	if n := len(reports); n > 0 {
 		e := uint64(reports[n-1].Epoch)
 		out.LastEvaluatedEpoch = &e
@@ -254,7 +256,7 @@ func Evaluate(ctx context.Context, node Node, spec *chain.Spec, now time.Time, v
 			cache.forget(spec.FirstSlot(e + 1))
 		}
 	}
-	return buildStatus(vals, reports, epochs, head, slot), nil
+	return buildStatus(vals, reports, epochs, head, spec, slot), nil
 }
 
 // newestEvaluable is the newest epoch whose rewards a beacon node serves in
