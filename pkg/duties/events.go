@@ -110,7 +110,7 @@ func (s *Service) onHead(_ context.Context, ev *apiv1.HeadEvent) {
 	s.heads.update(ev.Slot, ev.Block)
 	epoch := s.clock.EpochOf(ev.Slot)
 	attChanged := s.att.checkDependentRoots(epoch, ev.PreviousDutyDependentRoot, ev.CurrentDutyDependentRoot)
-	propChanged := s.prop.checkDependentRoot(epoch, ev.CurrentDutyDependentRoot)
+	propChanged := s.prop.checkDependentRoot(epoch, ev.PreviousDutyDependentRoot, ev.CurrentDutyDependentRoot)
 	if attChanged || propChanged {
 		s.wakeRefetch()
 	}

@@ -169,3 +169,29 @@ func TestHeadWaitersPruned(t *testing.T) {
 	defer h.mu.Unlock()
 	require.LessOrEqual(t, len(h.waiters), headWaitersKept+2)
 }
+
+// TestProposerLookaheadDependentRoot checks that duties read under Fulu's
+// proposer lookahead follow the head event's previous dependent root, and
+// the others its current one.
+func TestProposerLookaheadDependentRoot(t *testing.T) {
+	a, b := phase0.Root{0xa}, phase0.Root{0xb}
+	const slot, epoch = phase0.Slot(100), phase0.Epoch(12)
+	for _, tc := range []struct {
+		name      string
+		lookahead bool
+		head      *apiv1.HeadEvent
+		wantStale bool
+	}{
+		{name: "v1: current root changed", head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: a, CurrentDutyDependentRoot: b}, wantStale: true},
+		{name: "v1: previous root changed", head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: b, CurrentDutyDependentRoot: a}},
+		{name: "lookahead: previous root changed", lookahead: true, head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: b, CurrentDutyDependentRoot: a}, wantStale: true},
+		{name: "lookahead: current root changed", lookahead: true, head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: a, CurrentDutyDependentRoot: b}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestService(t)
+			s.prop.epochs[epoch] = &proposerEpoch{dependentRoot: a, lookahead: tc.lookahead}
+			s.onHead(context.Background(), tc.head)
+			require.Equal(t, tc.wantStale, s.prop.epochs[epoch].stale)
+		})
+	}
+}

@@ -37,6 +37,7 @@ type (
 	}
 	proposerClient interface {
 		eth2client.ProposerDutiesProvider
+		eth2client.ProposerDutiesV2Provider
 		eth2client.ProposalProvider
 		eth2client.ProposalSubmitter
 		eth2client.BlindedProposalSubmitter

@@ -45,8 +45,13 @@ type proposer struct {
 // proposerEpoch is one epoch's proposer duties for our validators.
 type proposerEpoch struct {
 	dependentRoot phase0.Root
-	duties        []*apiv1.ProposerDuty
-	stale         bool
+	// lookahead is set when the duties came from the v2 endpoint for a Fulu
+	// epoch: their dependent root is then the block root at the end of
+	// epoch-2 (deterministic proposer lookahead, EIP-7917), which a head
+	// event carries as previous_duty_dependent_root.
+	lookahead bool
+	duties    []*apiv1.ProposerDuty
+	stale     bool
 }
 
 // needs reports whether epoch's duties are missing or stale.
@@ -94,15 +99,21 @@ func (p *proposer) invalidate() {
 	}
 }
 
-// checkDependentRoot compares a head event's current dependent root with the
-// one epoch's duties were fetched under.
-func (p *proposer) checkDependentRoot(epoch phase0.Epoch, current phase0.Root) bool {
+// checkDependentRoot compares the head event's dependent root that decides
+// epoch's proposers (the current one, or the previous one for duties under
+// Fulu's lookahead) with the one its duties were fetched under.
+func (p *proposer) checkDependentRoot(epoch phase0.Epoch, previous, current phase0.Root) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if d := p.epochs[epoch]; d != nil {
-		return dependentRootCheck(p.log, &d.dependentRoot, &d.stale, current, "proposer", epoch)
+	d := p.epochs[epoch]
+	if d == nil {
+		return false
 	}
-	return false
+	want := current
+	if d.lookahead {
+		want = previous
+	}
+	return dependentRootCheck(p.log, &d.dependentRoot, &d.stale, want, "proposer", epoch)
 }
 
 func (p *proposer) fetch(ctx context.Context, epoch phase0.Epoch) {
@@ -111,12 +122,13 @@ func (p *proposer) fetch(ctx context.Context, epoch phase0.Epoch) {
 	if len(indices) > 0 {
 		// The endpoint lists every proposer of the epoch; the filter below
 		// keeps ours.
-		resp, err := p.node.ProposerDuties(ctx, &api.ProposerDutiesOpts{Epoch: epoch, Indices: indices})
+		resp, v2, err := p.duties(ctx, epoch, indices)
 		if err != nil || resp == nil {
 			p.log.Warn("Failed to fetch proposer duties", slog.Uint64("epoch", uint64(epoch)), slog.Any("error", err))
 			return
 		}
 		entry.dependentRoot = dependentRoot(resp.Metadata)
+		entry.lookahead = v2 && p.spec().AtLeast(spec.DataVersionFulu, epoch)
 		for _, d := range resp.Data {
 			if p.roster.owns(d.ValidatorIndex, d.PubKey) && p.clock.EpochOf(d.Slot) == epoch {
 				entry.duties = append(entry.duties, d)
@@ -129,6 +141,21 @@ func (p *proposer) fetch(ctx context.Context, epoch phase0.Epoch) {
 	for _, d := range entry.duties {
 		p.log.Info("Proposer duty", slog.Uint64("slot", uint64(d.Slot)), slog.Uint64("validator_index", uint64(d.ValidatorIndex)))
 	}
+}
+
+// duties reads epoch's proposer duties from the v2 endpoint where the node
+// serves it (its dependent root is right under Fulu's lookahead) and from v1
+// otherwise; v2 reports which answered.
+func (p *proposer) duties(ctx context.Context, epoch phase0.Epoch, indices []phase0.ValidatorIndex) (*api.Response[[]*apiv1.ProposerDuty], bool, error) {
+	opts := &api.ProposerDutiesOpts{Epoch: epoch, Indices: indices}
+	resp, err := p.node.ProposerDutiesV2(ctx, opts)
+	var apiErr *api.Error
+	if err == nil || !errors.As(err, &apiErr) || (apiErr.StatusCode != 404 && apiErr.StatusCode != 405 && apiErr.StatusCode != 501) {
+		return resp, true, err
+	}
+	p.log.Debug("The beacon node has no v2 proposer duties; using v1", slog.Uint64("epoch", uint64(epoch)))
+	resp, err = p.node.ProposerDuties(ctx, opts)
+	return resp, false, err
 }
 
 // dutyAt returns the proposer duty at slot and its validator's key if one of

@@ -2,6 +2,7 @@ package duties_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -180,5 +181,27 @@ func (c blockFailures) Failed(kind signer.Kind, _ phase0.Slot, _ int, err error)
 		case c <- err:
 		default:
 		}
+	}
+}
+
+// TestProposerDutiesV2 reads proposer duties from the v2 endpoint where the
+// node serves it and falls back to v1 where it answers 404.
+func TestProposerDutiesV2(t *testing.T) {
+	for _, v1Only := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v1 only %v", v1Only), func(t *testing.T) {
+			slot := phase0.Slot(uint64(electraEpoch)*8 + 3)
+			e := newEnv(t, envConfig{validators: 4, startSlot: slot, configure: func(n *dutiestest.Node) {
+				n.Proposers[slot] = 2
+				n.ProposerDutiesV1Only = v1Only
+			}})
+			e.run()
+			e.waitCalls(dutiestest.CallSubmitProposal, 1)
+			require.NotZero(t, e.node.Count(dutiestest.CallProposerDutiesV2), "v2 is asked first")
+			if v1Only {
+				require.NotZero(t, e.node.Count(dutiestest.CallProposerDuties))
+			} else {
+				require.Zero(t, e.node.Count(dutiestest.CallProposerDuties))
+			}
+		})
 	}
 }

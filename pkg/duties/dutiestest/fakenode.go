@@ -35,6 +35,7 @@ const (
 	CallValidators           Call = "validators"
 	CallAttesterDuties       Call = "attester_duties"
 	CallProposerDuties       Call = "proposer_duties"
+	CallProposerDutiesV2     Call = "proposer_duties_v2"
 	CallSyncDuties           Call = "sync_committee_duties"
 	CallAttestationData      Call = "attestation_data"
 	CallSubmitAttestations   Call = "submit_attestations"
@@ -97,6 +98,12 @@ type Node struct {
 	// FeeRecipients sets the fee recipient of the blocks the node builds for
 	// a proposer (0xfe… otherwise).
 	FeeRecipients map[phase0.ValidatorIndex]bellatrix.ExecutionAddress
+	// ProposerDutiesV1Only makes the v2 proposer duties endpoint answer 404,
+	// as nodes that predate it do.
+	ProposerDutiesV1Only bool
+	// ProposerDependentRoots are returned as the proposer duties'
+	// dependent_root, by epoch (for both endpoints).
+	ProposerDependentRoots map[phase0.Epoch]phase0.Root
 	// FailSubmitAttestations makes SubmitAttestations fail.
 	FailSubmitAttestations error
 }
@@ -107,12 +114,13 @@ func New(sp *chain.Spec, now func() time.Time) *Node {
 		spec: sp, now: now,
 		Known:      map[phase0.BLSPubKey]phase0.ValidatorIndex{},
 		Committees: 2, CommitteeLength: 8,
-		DependentRoots: map[phase0.Epoch]phase0.Root{},
-		FeeRecipients:  map[phase0.ValidatorIndex]bellatrix.ExecutionAddress{},
-		Proposers:      map[phase0.Slot]phase0.ValidatorIndex{},
-		SyncCommittee:  map[phase0.ValidatorIndex][]phase0.CommitteeIndex{},
-		Live:           map[phase0.ValidatorIndex]bool{},
-		HeadRoot:       phase0.Root{0x4e, 0xad},
+		DependentRoots:         map[phase0.Epoch]phase0.Root{},
+		FeeRecipients:          map[phase0.ValidatorIndex]bellatrix.ExecutionAddress{},
+		ProposerDependentRoots: map[phase0.Epoch]phase0.Root{},
+		Proposers:              map[phase0.Slot]phase0.ValidatorIndex{},
+		SyncCommittee:          map[phase0.ValidatorIndex][]phase0.CommitteeIndex{},
+		Live:                   map[phase0.ValidatorIndex]bool{},
+		HeadRoot:               phase0.Root{0x4e, 0xad},
 	}
 }
 
@@ -263,6 +271,23 @@ func (n *Node) AttesterDuties(_ context.Context, opts *api.AttesterDutiesOpts) (
 // ProposerDuties implements eth2client.ProposerDutiesProvider.
 func (n *Node) ProposerDuties(_ context.Context, opts *api.ProposerDutiesOpts) (*api.Response[[]*apiv1.ProposerDuty], error) {
 	n.record(CallProposerDuties, opts.Epoch)
+	return n.proposerDuties(opts)
+}
+
+// ProposerDutiesV2 implements eth2client.ProposerDutiesV2Provider; it
+// answers 404 when ProposerDutiesV1Only is set.
+func (n *Node) ProposerDutiesV2(_ context.Context, opts *api.ProposerDutiesOpts) (*api.Response[[]*apiv1.ProposerDuty], error) {
+	n.record(CallProposerDutiesV2, opts.Epoch)
+	n.mu.Lock()
+	v1Only := n.ProposerDutiesV1Only
+	n.mu.Unlock()
+	if v1Only {
+		return nil, &api.Error{Method: "GET", Endpoint: "/eth/v2/validator/duties/proposer", StatusCode: 404, Data: []byte(`{"code":404,"message":"not found"}`)}
+	}
+	return n.proposerDuties(opts)
+}
+
+func (n *Node) proposerDuties(opts *api.ProposerDutiesOpts) (*api.Response[[]*apiv1.ProposerDuty], error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []*apiv1.ProposerDuty
@@ -273,7 +298,11 @@ func (n *Node) ProposerDuties(_ context.Context, opts *api.ProposerDutiesOpts) (
 		pk, _ := n.pubkeyOf(idx)
 		out = append(out, &apiv1.ProposerDuty{PubKey: pk, Slot: slot, ValidatorIndex: idx})
 	}
-	return &api.Response[[]*apiv1.ProposerDuty]{Data: out, Metadata: map[string]any{}}, nil
+	md := map[string]any{}
+	if r, ok := n.ProposerDependentRoots[opts.Epoch]; ok {
+		md["dependent_root"] = fmt.Sprintf("%#x", r[:])
+	}
+	return &api.Response[[]*apiv1.ProposerDuty]{Data: out, Metadata: md}, nil
 }
 
 // SyncCommitteeDuties implements eth2client.SyncCommitteeDutiesProvider.
