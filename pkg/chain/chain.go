@@ -58,6 +58,7 @@ type Chain struct {
 
 	mu       sync.Mutex
 	mismatch error
+	lastFork string
 }
 
 type options struct {
@@ -171,6 +172,25 @@ func (c *Chain) Run(ctx context.Context) {
 			timer.Stop()
 		}
 		c.update(ctx)
+		c.logForkActivation()
+	}
+}
+
+// logForkActivation says in the live log when the chain enters a fork.
+func (c *Chain) logForkActivation() {
+	epoch := c.clock.CurrentEpoch()
+	if epoch == 0 || c.clock.Now().Before(c.clock.SlotStart(c.clock.FirstSlot(epoch))) {
+		return
+	}
+	s := c.Spec()
+	if now, before := s.ForkName(epoch), s.ForkName(epoch-1); now != before {
+		c.mu.Lock()
+		seen := c.lastFork == now
+		c.lastFork = now
+		c.mu.Unlock()
+		if !seen {
+			c.log.Info("Fork activated", slog.String("fork", now), slog.Uint64("epoch", uint64(epoch)), slog.String("previous_fork", before))
+		}
 	}
 }
 

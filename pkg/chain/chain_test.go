@@ -179,3 +179,28 @@ func TestRunFollowsAScheduledFork(t *testing.T) {
 	c.Refresh()
 	require.Eventually(t, func() bool { _, err := c.Check(t.Context()); return err == nil }, 5*time.Second, time.Millisecond)
 }
+
+// syncBuffer is a strings.Builder safe for the logger's and the test's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestRunLogsForkActivation checks that the live log says when the chain
+// enters a fork.
+func TestRunLogsForkActivation(t *testing.T) {
+	sp := chaintest.Spec(genesis)
+	sp.Electra.Epoch, sp.Fulu.Epoch = 11, chain.FarFutureEpoch
+	clock := slotclocktest.NewFake(genesis.Add(10 * 24 * time.Second))
+	var logs syncBuffer
+	c, err := chain.New(sp, &source{spec: sp}, chain.WithClock(clock), chain.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	require.NoError(t, err)
+	go c.Run(t.Context())
+	require.Eventually(t, func() bool { return len(clock.Pending()) > 0 }, 5*time.Second, time.Millisecond)
+	clock.Advance(24 * time.Second)
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `msg="Fork activated" component=chain fork=electra epoch=11 previous_fork=deneb`) },
+		5*time.Second, time.Millisecond)
+}
