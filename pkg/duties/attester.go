@@ -40,6 +40,11 @@ type attester struct {
 	// never signed twice for the same target (and so that a slashing refusal
 	// proves another writer).
 	attested map[phase0.ValidatorIndex]phase0.Epoch
+	// uncertain remembers the target epoch of batches whose signer call
+	// failed: the commit may have happened anyway (a PostgreSQL connection
+	// lost after COMMIT), so a later double-vote refusal for that target is
+	// this run's own record, not another signer.
+	uncertain map[phase0.ValidatorIndex]phase0.Epoch
 }
 
 // attesterEpoch is one epoch's attester duties for our validators.
@@ -73,13 +78,19 @@ func (a *attester) needs(epoch phase0.Epoch) bool {
 	return e == nil || e.stale
 }
 
-// forget drops the duties of epochs before epoch-1.
+// forget drops the duties of epochs before epoch-1, and the memory of
+// uncertain commits two epochs old.
 func (a *attester) forget(epoch phase0.Epoch) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for e := range a.epochs {
 		if e+1 < epoch {
 			delete(a.epochs, e)
+		}
+	}
+	for idx, e := range a.uncertain {
+		if e+2 < epoch {
+			delete(a.uncertain, idx)
 		}
 	}
 }
@@ -250,15 +261,24 @@ func (a *attester) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1
 		a.log.Error("Slashing protection could not decide; no attestation signed", slog.Uint64("slot", uint64(slot)),
 			slog.Int("validators", len(batch)), slog.Any("error", err))
 		a.obs.Failed(signer.KindAttestation, slot, len(batch), err)
+		a.mu.Lock()
+		for _, p := range pending {
+			a.uncertain[p.duty.ValidatorIndex] = epoch
+		}
+		a.mu.Unlock()
 		return nil
 	}
 	version := sp.ForkAt(epoch).Name
 	atts := make([]*spec.VersionedAttestation, 0, len(results))
 	signed := make([]attestation, 0, len(results))
 	a.mu.Lock()
+	ownEarlier := make([]bool, len(results))
 	for i, r := range results {
 		d := pending[i].duty
 		a.attested[d.ValidatorIndex] = epoch
+		if u, ok := a.uncertain[d.ValidatorIndex]; ok && u >= epoch {
+			ownEarlier[i] = true
+		}
 		if r.Err != nil {
 			continue
 		}
@@ -277,6 +297,13 @@ func (a *attester) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1
 			// with other data (another head); its attestation stands.
 			a.log.Info("Attestation for this target already signed before a restart; not signing other data", slog.Uint64("slot", uint64(slot)),
 				slog.Uint64("validator_index", uint64(d.ValidatorIndex)))
+			continue
+		}
+		if ownEarlier[i] && restartedDoubleVote(r.Err, pending[i].data.Target.Epoch, pending[i].data.Target.Epoch) {
+			// An earlier batch of this run for this target failed after its
+			// commit may have happened: the record is ours.
+			a.log.Info("Attestation for this target recorded by an earlier batch whose commit outcome was unknown; not signing other data",
+				slog.Uint64("slot", uint64(slot)), slog.Uint64("validator_index", uint64(d.ValidatorIndex)))
 			continue
 		}
 		a.log.Error("Attestation refused by the signer", slog.Uint64("slot", uint64(slot)),
@@ -319,6 +346,11 @@ func (a *attester) attestationData(ctx context.Context, slot phase0.Slot, ci pha
 		return nil, fmt.Errorf("attestation data targets epoch %d, slot is in epoch %d", d.Target.Epoch, a.clock.EpochOf(slot))
 	case d.Source.Epoch > d.Target.Epoch:
 		return nil, fmt.Errorf("attestation data source epoch %d is after target epoch %d", d.Source.Epoch, d.Target.Epoch)
+	case d.Source.Epoch == d.Target.Epoch && d.Target.Epoch > 0:
+		// Only genesis justifies its own epoch; after it the source (the
+		// justified checkpoint) is always an earlier epoch than the target.
+		// Such a vote would make later honest votes look like surrounds.
+		return nil, fmt.Errorf("attestation data source epoch %d equals its target epoch after genesis", d.Source.Epoch)
 	}
 	return d, nil
 }

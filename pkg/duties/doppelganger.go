@@ -13,9 +13,11 @@ import (
 // protection. Watching starts with the epoch after the key was first seen:
 // the epoch we start in may hold our own predecessor's messages (a restart),
 // and would look like a doppelganger. An epoch counts as clear once the
-// liveness endpoint reported the key not live at or after the epoch's last
-// slot (3/4 into it, so most of its attestations are included); the key may
-// sign once `epochs` epochs are clear, Lighthouse's 2-3 epoch wait.
+// liveness endpoint reported the key not live in it when asked 3/4 into the
+// last slot of the next epoch: an attestation for epoch e can be included
+// until the end of epoch e+1 (EIP-7045), and a node that counts only included
+// attestations sees a doppelganger's last votes only then. The key may sign
+// once `epochs` epochs are clear.
 type doppelgangerState struct {
 	done        bool
 	watchFrom   phase0.Epoch
@@ -72,7 +74,7 @@ func (d *doppelganger) watch(ctx context.Context, slot phase0.Slot) {
 				return
 			}
 		}
-		if e < epoch || lastSlot {
+		if e < epoch && lastSlot {
 			if enabled := d.roster.clearEpoch(e, indices); enabled > 0 {
 				d.log.Info("Doppelganger protection passed; validators may sign", slog.Int("validators", enabled), slog.Uint64("epoch", uint64(e)))
 			}

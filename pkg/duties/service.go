@@ -86,7 +86,8 @@ func New(opts ...Option) (*Service, error) {
 		settings.blockTimeout = s.clock.SlotDuration() / 2
 	}
 	s.att = &attester{common: base, node: o.node, signer: o.signer, proofs: o.signer, heads: s.heads, stop: s.stop,
-		epochs: map[phase0.Epoch]*attesterEpoch{}, attested: map[phase0.ValidatorIndex]phase0.Epoch{}}
+		epochs: map[phase0.Epoch]*attesterEpoch{}, attested: map[phase0.ValidatorIndex]phase0.Epoch{},
+		uncertain: map[phase0.ValidatorIndex]phase0.Epoch{}}
 	s.agg = &aggregator{common: base, node: o.node, signer: o.signer, proofs: s.att.selectionProofs}
 	s.prop = &proposer{common: base, node: o.node, signer: o.signer, stop: s.stop, settings: settings,
 		epochs: map[phase0.Epoch]*proposerEpoch{}, proposed: map[phase0.Slot]bool{}}

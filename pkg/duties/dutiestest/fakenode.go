@@ -104,6 +104,9 @@ type Node struct {
 	// ProposerDependentRoots are returned as the proposer duties'
 	// dependent_root, by epoch (for both endpoints).
 	ProposerDependentRoots map[phase0.Epoch]phase0.Root
+	// SourceEqualsTarget makes attestation data vote with its own target
+	// epoch as source, as no honest node after genesis does.
+	SourceEqualsTarget bool
 	// FailSubmitAttestations makes SubmitAttestations fail.
 	FailSubmitAttestations error
 }
@@ -329,6 +332,9 @@ func (n *Node) Data(slot phase0.Slot, ci phase0.CommitteeIndex) *phase0.Attestat
 	}
 	n.mu.Lock()
 	head := n.HeadRoot
+	if n.SourceEqualsTarget {
+		source = epoch
+	}
 	n.mu.Unlock()
 	return &phase0.AttestationData{
 		Slot: slot, Index: ci, BeaconBlockRoot: head,
