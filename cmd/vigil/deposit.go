@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/deposit"
 	"github.com/vigil-eth/vigil/pkg/pubkey"
 )
@@ -20,20 +21,16 @@ func depositCommand() *cli.Command {
 			Usage:     "check every deposit in a deposit data file (signature, roots, fork version, amount)",
 			ArgsUsage: "FILE",
 			Flags: []cli.Flag{
-				stringFlag(flagNetwork, "expected network; default: each entry's own network_name, checked against its fork_version", ""),
-				stringFlag(flagForkVersion, "expected genesis fork version `0x........` of a custom network", ""),
+				cliutil.StringFlag(flagNetwork, "expected network; default: each entry's own network_name, checked against its fork_version", ""),
+				cliutil.StringFlag(flagForkVersion, "expected genesis fork version `0x........` of a custom network", ""),
 			},
-			Action: depositVerify,
+			Action: withEnv(depositVerify),
 		}},
 	}
 }
 
-func depositVerify(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
-	args, err := positionalArgs(c)
+func depositVerify(c *cli.Context, e *env) error {
+	args, err := cliutil.PositionalArgs(c)
 	if err != nil {
 		return err
 	}

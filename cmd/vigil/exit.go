@@ -8,6 +8,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/exit"
 	"github.com/vigil-eth/vigil/pkg/pubkey"
@@ -18,7 +19,7 @@ import (
 // with a signer that has no slashing database (an exit cannot be slashed, and
 // a running validator client holds the database), submit it.
 func (d validatorDeps) exit(c *cli.Context) error {
-	if _, err := positionalArgs(c); err != nil {
+	if _, err := cliutil.PositionalArgs(c); err != nil {
 		return err
 	}
 	e, err := newEnv(c)
@@ -78,7 +79,7 @@ func (d validatorDeps) exit(c *cli.Context) error {
 		"An exit cannot be undone: the validator stops earning and its stake becomes withdrawable after the exit queue.\n",
 		plan.Index, pubkey.Hex(pk), plan.Epoch, plan.GenesisValidatorsRoot[:])
 	if !c.Bool(flagYes) {
-		if err := confirmPubkey(d.stdin, d.isTTY(d.stdin), e.Stderr, pk, "exit", "nothing was signed"); err != nil {
+		if err := cliutil.ConfirmPubkey(d.stdin, d.isTTY(d.stdin), e.Stderr, pk, "exit", "nothing was signed", flagYes); err != nil {
 			return err
 		}
 	}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/urfave/cli/v2"
-	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
 )
 
@@ -113,91 +111,46 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{
 			Name:    flagConfig,
 			Usage:   "YAML `FILE` whose top-level keys are flag names (e.g. `data-dir: /var/lib/vigil`)",
-			EnvVars: envVars(flagConfig),
+			EnvVars: cliutil.EnvVars(flagConfig),
 		},
-		stringFlag(flagLogLevel, "log level: debug, info, warn or error", "info"),
-		stringFlag(flagLogFormat, "log format: text or json", "text"),
-		stringFlag(flagDataDir, "`DIR` for vigil's state (created 0700)", "~/.vigil"),
+		cliutil.StringFlag(flagLogLevel, "log level: debug, info, warn or error", "info"),
+		cliutil.StringFlag(flagLogFormat, "log format: text or json", "text"),
+		cliutil.StringFlag(flagDataDir, "`DIR` for vigil's state (created 0700)", "~/.vigil"),
 	}
 }
 
 // keyStoreFlags configure the key stores (a local directory or Vault).
 func keyStoreFlags() []cli.Flag {
 	return []cli.Flag{
-		stringFlag(flagKeysDir, "`DIR` of EIP-2335 keystores of the dir key store (default <data-dir>/keys)", ""),
-		stringFlag(flagVaultAddress, "Vault `URL` (default $"+envVaultAddr+")", ""),
-		stringFlag(flagVaultTokenFile, "`FILE` (mode 0600) holding the Vault token, re-read when Vault rejects the token "+
+		cliutil.StringFlag(flagKeysDir, "`DIR` of EIP-2335 keystores of the dir key store (default <data-dir>/keys)", ""),
+		cliutil.StringFlag(flagVaultAddress, "Vault `URL` (default $"+envVaultAddr+")", ""),
+		cliutil.StringFlag(flagVaultTokenFile, "`FILE` (mode 0600) holding the Vault token, re-read when Vault rejects the token "+
 			"(a Vault Agent sink); otherwise the token comes from $"+envVigilVaultToken+" or $"+envVaultToken, ""),
-		stringFlag(flagVaultMount, "path of the KV version 2 secrets engine", vaultstore.DefaultMount),
-		stringFlag(flagVaultPrefix, "`PATH` inside the mount under which each key is a secret named by its public key", vaultstore.DefaultPrefix),
-		stringFlag(flagVaultNamespace, "Vault Enterprise `NAMESPACE` (default $"+envVaultNamespace+")", ""),
-		stringFlag(flagVaultAppRoleRoleID, "log in with AppRole using this role `ID`", ""),
-		stringFlag(flagVaultAppRoleSecretFile, "`FILE` (mode 0600) holding the AppRole secret ID, read at every login", ""),
-		stringFlag(flagVaultAppRoleMount, "path of the AppRole auth method", vaultstore.DefaultAppRoleMount),
-		stringFlag(flagVaultCAFile, "PEM `FILE` of CA certificates that verify Vault's TLS certificate (default $"+envVaultCACert+")", ""),
-		stringFlag(flagVaultClientCert, "PEM `FILE` with a TLS client certificate for Vault (default $"+envVaultClientCert+")", ""),
-		stringFlag(flagVaultClientKey, "PEM `FILE` with the TLS client certificate's key (default $"+envVaultClientKey+")", ""),
-		intFlag(flagVaultParallelism, "Vault requests in flight while loading or listing keys", vaultstore.DefaultParallelism),
+		cliutil.StringFlag(flagVaultMount, "path of the KV version 2 secrets engine", vaultstore.DefaultMount),
+		cliutil.StringFlag(flagVaultPrefix, "`PATH` inside the mount under which each key is a secret named by its public key", vaultstore.DefaultPrefix),
+		cliutil.StringFlag(flagVaultNamespace, "Vault Enterprise `NAMESPACE` (default $"+envVaultNamespace+")", ""),
+		cliutil.StringFlag(flagVaultAppRoleRoleID, "log in with AppRole using this role `ID`", ""),
+		cliutil.StringFlag(flagVaultAppRoleSecretFile, "`FILE` (mode 0600) holding the AppRole secret ID, read at every login", ""),
+		cliutil.StringFlag(flagVaultAppRoleMount, "path of the AppRole auth method", vaultstore.DefaultAppRoleMount),
+		cliutil.StringFlag(flagVaultCAFile, "PEM `FILE` of CA certificates that verify Vault's TLS certificate (default $"+envVaultCACert+")", ""),
+		cliutil.StringFlag(flagVaultClientCert, "PEM `FILE` with a TLS client certificate for Vault (default $"+envVaultClientCert+")", ""),
+		cliutil.StringFlag(flagVaultClientKey, "PEM `FILE` with the TLS client certificate's key (default $"+envVaultClientKey+")", ""),
+		cliutil.IntFlag(flagVaultParallelism, "Vault requests in flight while loading or listing keys", vaultstore.DefaultParallelism),
 	}
 }
 
 // slashingDBFlag chooses the slashing-protection database; every command that
 // signs or administers slashing protection takes it.
 func slashingDBFlag() cli.Flag {
-	return stringFlag(flagSlashingDB, "slashing-protection database: `URL` sqlite:///abs/path/file.db or postgres://... (default: sqlite://<data-dir>/slashing.db)", "")
+	return cliutil.StringFlag(flagSlashingDB, "slashing-protection database: `URL` sqlite:///abs/path/file.db or postgres://... (default: sqlite://<data-dir>/slashing.db)", "")
 }
 
 // beaconNodeFlag and keyStoreKindFlag select the beacon nodes and the key
 // stores of the commands that work on a running chain.
-func beaconNodeFlag(usage string) cli.Flag { return stringSliceFlag(flagBeaconNode, usage) }
+func beaconNodeFlag(usage string) cli.Flag { return cliutil.StringSliceFlag(flagBeaconNode, usage) }
 
-func keyStoreKindFlag(usage string) cli.Flag { return stringSliceFlag(flagKeyStore, usage) }
+func keyStoreKindFlag(usage string) cli.Flag { return cliutil.StringSliceFlag(flagKeyStore, usage) }
 
 // yesFlag is command line only, unlike every other flag: a --yes left in a
 // config file or the environment would confirm every irreversible action.
 func yesFlag(usage string) cli.Flag { return &cli.BoolFlag{Name: flagYes, Usage: usage} }
-
-// envVars gives the environment variable that may set a flag: VIGIL_ and the
-// flag's name in upper case with dashes as underscores.
-func envVars(flag string) []string {
-	return []string{"VIGIL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
-}
-
-// stringFlag, boolFlag, intFlag, uint64Flag and stringSliceFlag declare flags
-// that can also be set from the config file and the environment.
-func stringFlag(name, usage, value string) cli.Flag {
-	return altsrc.NewStringFlag(&cli.StringFlag{Name: name, Usage: usage, Value: value, EnvVars: envVars(name)})
-}
-
-func boolFlag(name, usage string) cli.Flag {
-	return altsrc.NewBoolFlag(&cli.BoolFlag{Name: name, Usage: usage, EnvVars: envVars(name)})
-}
-
-func intFlag(name, usage string, value int) cli.Flag {
-	return altsrc.NewIntFlag(&cli.IntFlag{Name: name, Usage: usage, Value: value, EnvVars: envVars(name)})
-}
-
-func uint64Flag(name, usage string, value uint64) cli.Flag {
-	return altsrc.NewUint64Flag(&cli.Uint64Flag{Name: name, Usage: usage, Value: value, EnvVars: envVars(name)})
-}
-
-func stringSliceFlag(name, usage string) cli.Flag {
-	return altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: name, Usage: usage, EnvVars: envVars(name)})
-}
-
-// withConfigFile makes every command read its flags from the --config file,
-// after the command line and the environment (which take precedence).
-func withConfigFile(app *cli.App) {
-	source := altsrc.NewYamlSourceFromFlagFunc(flagConfig)
-	app.Before = altsrc.InitInputSourceWithContext(app.Flags, source)
-	var walk func([]*cli.Command)
-	walk = func(cmds []*cli.Command) {
-		for _, cmd := range cmds {
-			if len(cmd.Flags) > 0 && cmd.Before == nil {
-				cmd.Before = altsrc.InitInputSourceWithContext(cmd.Flags, source)
-			}
-			walk(cmd.Subcommands)
-		}
-	}
-	walk(app.Commands)
-}

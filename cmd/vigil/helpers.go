@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,15 +12,13 @@ import (
 	"strings"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/beacon"
 	"github.com/vigil-eth/vigil/pkg/keystore/dirstore"
 	"github.com/vigil-eth/vigil/pkg/keystore/keyset"
 	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
-	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -42,14 +38,26 @@ func newEnv(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := expandHome(c.String(flagDataDir))
+	dir, err := cliutil.ExpandHome(c.String(flagDataDir))
 	if err != nil {
 		return nil, err
 	}
-	if err := ensurePrivateDir(dir); err != nil {
+	if err := cliutil.EnsurePrivateDir(dir); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	return &env{DataDir: dir, Log: logger, Stdout: c.App.Writer, Stderr: c.App.ErrWriter}, nil
+}
+
+// withEnv is the action of a command that needs the global flags resolved
+// first.
+func withEnv(run func(c *cli.Context, e *env) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		e, err := newEnv(c)
+		if err != nil {
+			return err
+		}
+		return run(c, e)
+	}
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -71,169 +79,15 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-// expandHome turns a leading ~ into the user's home directory and makes the
-// path absolute.
-func expandHome(p string) (string, error) {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("expand %q: %w", p, err)
-		}
-		p = filepath.Join(home, strings.TrimPrefix(p, "~"))
-	}
-	return filepath.Abs(p)
-}
-
-// ensurePrivateDir creates dir 0700 if missing and refuses one that group or
-// others can access, because it holds keys and the slashing database.
-func ensurePrivateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s has mode %o; it holds secrets, so run `chmod 700 %s`", dir, fi.Mode().Perm(), dir)
-	}
-	return nil
-}
-
-// parseHexFlag decodes the value of a flag that holds exactly n bytes of hex,
-// with or without 0x (deposit files and block explorers print them both ways).
-func parseHexFlag(flag, s string, n int) ([]byte, error) {
-	h := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != n {
-		return nil, fmt.Errorf("--%s %q: want 0x followed by %d hex digits", flag, s, 2*n)
-	}
-	return b, nil
-}
-
 // parsePubkeyFlag decodes a BLS public key given to flag.
 func parsePubkeyFlag(flag, s string) (phase0.BLSPubKey, error) {
 	var pk phase0.BLSPubKey
 	if s == "" {
 		return pk, fmt.Errorf("--%s is required", flag)
 	}
-	b, err := parseHexFlag(flag, s, len(pk))
+	b, err := cliutil.ParseHexFlag(flag, s, len(pk))
 	copy(pk[:], b)
 	return pk, err
-}
-
-// positionalArgs returns a command's positional arguments, applying any flags
-// given after them: urfave/cli v2 stops parsing flags at the first argument,
-// but operators write `vigil deposit verify FILE --network hoodi`.
-func positionalArgs(c *cli.Context) ([]string, error) {
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "-" || !strings.HasPrefix(a, "-") {
-			pos = append(pos, a)
-			continue
-		}
-		if a == "--" {
-			return append(pos, args[i+1:]...), nil
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !hasValue {
-			if takesValue(c, name) {
-				if i+1 >= len(args) {
-					return nil, fmt.Errorf("flag %s needs a value", a)
-				}
-				i++
-				value = args[i]
-			} else {
-				value = "true"
-			}
-		}
-		if err := c.Set(name, value); err != nil {
-			return nil, fmt.Errorf("flag %s: %w", a, err)
-		}
-	}
-	return pos, nil
-}
-
-// takesValue reports whether the command's flag called name needs a value
-// (false for boolean flags). Unknown names are left to c.Set to reject.
-func takesValue(c *cli.Context, name string) bool {
-	if c.Command == nil {
-		return true
-	}
-	for _, f := range c.Command.Flags {
-		if !slices.Contains(f.Names(), name) {
-			continue
-		}
-		if v, ok := f.(cli.DocGenerationFlag); ok {
-			return v.TakesValue()
-		}
-	}
-	return true
-}
-
-// readSecretFlagFile reads a password, passphrase or mnemonic file and trims one
-// trailing newline. Its errors name the file, never the content.
-func readSecretFlagFile(flag, path string) (string, error) {
-	if path == "" {
-		return "", fmt.Errorf("--%s is required", flag)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("--%s: %w", flag, err)
-	}
-	s := strings.TrimSuffix(string(data), "\n")
-	return strings.TrimSuffix(s, "\r"), nil
-}
-
-func isInteractive(v any) bool {
-	f, ok := v.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// progressBar returns a progress callback drawing a bar on w, or nothing when
-// w is not a terminal (logs and pipes get no control characters).
-func progressBar(w io.Writer, tty bool, total int, what string) func(done, total int) {
-	if !tty || total == 0 {
-		return nil
-	}
-	bar := progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionClearOnFinish(),
-	)
-	return func(done, _ int) { _ = bar.Set(done) }
-}
-
-// confirmChars is how much of the public key an operator types to confirm an
-// irreversible action: enough that it cannot be typed by habit.
-const confirmChars = 12
-
-// confirmPubkey asks the operator to type the first confirmChars hex digits
-// of the public key (0x and case optional), which cannot be done by reflex the
-// way "y" can. what names the action; nothingDone is said when it is not
-// confirmed.
-func confirmPubkey(in io.Reader, tty bool, w io.Writer, pk phase0.BLSPubKey, what, nothingDone string) error {
-	if !tty {
-		return fmt.Errorf("standard input is not a terminal, so the %s cannot be confirmed: run it interactively, or pass --%s", what, flagYes)
-	}
-	want := strings.TrimPrefix(pubkey.Hex(pk), "0x")[:confirmChars]
-	fmt.Fprintf(w, "Type the first %d hex digits of the public key (after 0x) to confirm the %s: ", confirmChars, what)
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && line == "" {
-		return fmt.Errorf("read confirmation: %w", err)
-	}
-	got := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(line), "0x"), "0X"))
-	if got != want {
-		return fmt.Errorf("confirmation does not match the public key; %s", nothingDone)
-	}
-	return nil
 }
 
 // openStoreFunc opens the key store of a kind; tests swap in fakes.
@@ -249,7 +103,7 @@ func openKeyStore(c *cli.Context, e *env, kind string) (keyset.Source, error) {
 		if dir == "" {
 			dir = filepath.Join(e.DataDir, "keys")
 		}
-		dir, err := expandHome(dir)
+		dir, err := cliutil.ExpandHome(dir)
 		if err != nil {
 			return keyset.Source{}, fmt.Errorf("--%s: %w", flagKeysDir, err)
 		}

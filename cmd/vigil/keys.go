@@ -11,6 +11,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/deposit"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/keystore/keygen"
@@ -30,7 +31,7 @@ type keysDeps struct {
 }
 
 func defaultKeysDeps() keysDeps {
-	return keysDeps{openStore: openKeyStore, now: time.Now, stdin: os.Stdin, isTTY: isInteractive}
+	return keysDeps{openStore: openKeyStore, now: time.Now, stdin: os.Stdin, isTTY: cliutil.IsTerminal}
 }
 
 // minPasswordLen follows staking-deposit-cli's minimum keystore password.
@@ -39,7 +40,7 @@ const minPasswordLen = 8
 func keysCommand() *cli.Command { return keysCommandWith(defaultKeysDeps()) }
 
 func keysCommandWith(d keysDeps) *cli.Command {
-	storeFlag := func(usage string) cli.Flag { return stringFlag(flagStore, usage, kindDir) }
+	storeFlag := func(usage string) cli.Flag { return cliutil.StringFlag(flagStore, usage, kindDir) }
 	withStore := func(usage string, flags ...cli.Flag) []cli.Flag {
 		return append(append(flags, storeFlag(usage)), keyStoreFlags()...)
 	}
@@ -51,56 +52,56 @@ func keysCommandWith(d keysDeps) *cli.Command {
 				Name:  "generate",
 				Usage: "derive validator keys from a mnemonic, store them and write deposit data",
 				Flags: withStore("key store: vault, dir or none",
-					stringFlag(flagMnemonicFile, "`FILE` holding the mnemonic", ""),
-					stringFlag(flagMnemonicPassphraseFile, "`FILE` holding the optional BIP-39 passphrase", ""),
-					uint64Flag(flagStartIndex, "first validator index `I` (EIP-2334 m/12381/3600/I/0/0)", 0),
-					intFlag(flagCount, "number of validators `N`", 1),
-					stringFlag(flagNetwork, "network: "+strings.Join(deposit.NetworkNames(), ", ")+", or a custom name with --fork-version", ""),
-					stringFlag(flagForkVersion, "genesis fork version `0x........` of a custom network", ""),
-					stringFlag(flagWithdrawalAddress, "execution `ADDRESS` to withdraw to (0x01/0x02 credentials); default: 0x00 from the BLS withdrawal key", ""),
-					stringFlag(flagWithdrawalType, "0x01 or 0x02 (compounding) with --withdrawal-address", "0x01"),
-					uint64Flag(flagAmount, "deposit amount in `GWEI` (0x02: 32–2048 ETH)", uint64(deposit.DefaultAmount)),
-					stringFlag(flagDepositDir, "`DIR` for deposit_data-<unix>.json", "."),
-					stringFlag(flagKeystoreDir, "also write EIP-2335 keystore backups to `DIR`", ""),
-					stringFlag(flagKeystorePasswordFile, "`FILE` holding the password for the keystore backups", ""),
+					cliutil.StringFlag(flagMnemonicFile, "`FILE` holding the mnemonic", ""),
+					cliutil.StringFlag(flagMnemonicPassphraseFile, "`FILE` holding the optional BIP-39 passphrase", ""),
+					cliutil.Uint64Flag(flagStartIndex, "first validator index `I` (EIP-2334 m/12381/3600/I/0/0)", 0),
+					cliutil.IntFlag(flagCount, "number of validators `N`", 1),
+					cliutil.StringFlag(flagNetwork, "network: "+strings.Join(deposit.NetworkNames(), ", ")+", or a custom name with --fork-version", ""),
+					cliutil.StringFlag(flagForkVersion, "genesis fork version `0x........` of a custom network", ""),
+					cliutil.StringFlag(flagWithdrawalAddress, "execution `ADDRESS` to withdraw to (0x01/0x02 credentials); default: 0x00 from the BLS withdrawal key", ""),
+					cliutil.StringFlag(flagWithdrawalType, "0x01 or 0x02 (compounding) with --withdrawal-address", "0x01"),
+					cliutil.Uint64Flag(flagAmount, "deposit amount in `GWEI` (0x02: 32–2048 ETH)", uint64(deposit.DefaultAmount)),
+					cliutil.StringFlag(flagDepositDir, "`DIR` for deposit_data-<unix>.json", "."),
+					cliutil.StringFlag(flagKeystoreDir, "also write EIP-2335 keystore backups to `DIR`", ""),
+					cliutil.StringFlag(flagKeystorePasswordFile, "`FILE` holding the password for the keystore backups", ""),
 				),
-				Action: func(c *cli.Context) error { return d.generate(c) },
+				Action: withEnv(d.generate),
 			},
 			{
 				Name:  "import",
 				Usage: "import EIP-2335 keystores into the key store",
 				Flags: withStore("key store: vault or dir",
-					stringSliceFlag(flagKeystores, "keystore `FILE`s or DIRs of *.json keystores (repeatable)"),
-					stringFlag(flagPasswordFile, "`FILE` holding the keystores' password", ""),
+					cliutil.StringSliceFlag(flagKeystores, "keystore `FILE`s or DIRs of *.json keystores (repeatable)"),
+					cliutil.StringFlag(flagPasswordFile, "`FILE` holding the keystores' password", ""),
 				),
-				Action: func(c *cli.Context) error { return d.importKeys(c) },
+				Action: withEnv(d.importKeys),
 			},
 			{
 				Name:  "list",
 				Usage: "list the keys in the key store",
 				Flags: withStore("key store: vault or dir",
-					stringFlag(flagFormat, "table or json", "table"),
+					cliutil.StringFlag(flagFormat, "table or json", "table"),
 				),
-				Action: func(c *cli.Context) error { return d.list(c) },
+				Action: withEnv(d.list),
 			},
 			{
 				Name:  "export",
 				Usage: "write a key as an EIP-2335 keystore",
 				Flags: withStore("key store: vault or dir",
-					stringFlag(flagPubkey, "validator public `KEY`", ""),
-					stringFlag(flagOut, "`DIR` to write the keystore to", ""),
-					stringFlag(flagPasswordFile, "`FILE` holding the new keystore's password", ""),
+					cliutil.StringFlag(flagPubkey, "validator public `KEY`", ""),
+					cliutil.StringFlag(flagOut, "`DIR` to write the keystore to", ""),
+					cliutil.StringFlag(flagPasswordFile, "`FILE` holding the new keystore's password", ""),
 				),
-				Action: func(c *cli.Context) error { return d.export(c) },
+				Action: withEnv(d.export),
 			},
 			{
 				Name:  "delete",
 				Usage: "delete a key from the key store",
 				Flags: withStore("key store: vault or dir",
-					stringFlag(flagPubkey, "validator public `KEY`", ""),
+					cliutil.StringFlag(flagPubkey, "validator public `KEY`", ""),
 					yesFlag("do not ask for the typed confirmation (required without a terminal)"),
 				),
-				Action: func(c *cli.Context) error { return d.delete(c) },
+				Action: withEnv(d.delete),
 			},
 		},
 	}
@@ -163,7 +164,7 @@ func parseGenerateOptions(c *cli.Context) (*generateOptions, error) {
 		return nil, errors.New("--keystore-dir and --keystore-password-file go together")
 	}
 	if c.String(flagKeystoreDir) != "" {
-		pw, err := readSecretFlagFile(flagKeystorePasswordFile, c.String(flagKeystorePasswordFile))
+		pw, err := cliutil.ReadSecretFile(flagKeystorePasswordFile, c.String(flagKeystorePasswordFile))
 		if err != nil {
 			return nil, err
 		}
@@ -175,22 +176,18 @@ func parseGenerateOptions(c *cli.Context) (*generateOptions, error) {
 	return o, nil
 }
 
-func (d keysDeps) generate(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func (d keysDeps) generate(c *cli.Context, e *env) error {
 	o, err := parseGenerateOptions(c)
 	if err != nil {
 		return err
 	}
-	mnemonic, err := readSecretFlagFile(flagMnemonicFile, c.String(flagMnemonicFile))
+	mnemonic, err := cliutil.ReadSecretFile(flagMnemonicFile, c.String(flagMnemonicFile))
 	if err != nil {
 		return err
 	}
 	var passphrase string
 	if f := c.String(flagMnemonicPassphraseFile); f != "" {
-		if passphrase, err = readSecretFlagFile(flagMnemonicPassphraseFile, f); err != nil {
+		if passphrase, err = cliutil.ReadSecretFile(flagMnemonicPassphraseFile, f); err != nil {
 			return err
 		}
 	}
@@ -209,7 +206,7 @@ func (d keysDeps) generate(c *cli.Context) error {
 	// appears only once its keys are safely kept.
 	if dir := c.String(flagKeystoreDir); dir != "" {
 		paths, err := keygen.WriteBackups(c.Context, dir, keys, o.backupPassword, d.encrypt, o.Now,
-			progressBar(e.Stderr, d.isTTY(e.Stderr), len(keys), "encrypting keystores"))
+			cliutil.ProgressBar(e.Stderr, d.isTTY(e.Stderr), len(keys), "encrypting keystores"))
 		if err != nil {
 			return fmt.Errorf("--%s: %w", flagKeystoreDir, err)
 		}
@@ -251,11 +248,7 @@ func (d keysDeps) storeKeys(c *cli.Context, e *env, keys []*keystore.Key) error 
 	return nil
 }
 
-func (d keysDeps) importKeys(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func (d keysDeps) importKeys(c *cli.Context, e *env) error {
 	if len(c.StringSlice(flagKeystores)) == 0 {
 		return fmt.Errorf("--%s is required", flagKeystores)
 	}
@@ -263,7 +256,7 @@ func (d keysDeps) importKeys(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--%s: %w", flagKeystores, err)
 	}
-	password, err := readSecretFlagFile(flagPasswordFile, c.String(flagPasswordFile))
+	password, err := cliutil.ReadSecretFile(flagPasswordFile, c.String(flagPasswordFile))
 	if err != nil {
 		return err
 	}
@@ -272,7 +265,7 @@ func (d keysDeps) importKeys(c *cli.Context) error {
 		return err
 	}
 	rep, err := keygen.Import(c.Context, store, files, password, d.now(),
-		progressBar(e.Stderr, d.isTTY(e.Stderr), len(files), "decrypting keystores"))
+		cliutil.ProgressBar(e.Stderr, d.isTTY(e.Stderr), len(files), "decrypting keystores"))
 	if err != nil {
 		return err
 	}
@@ -289,11 +282,7 @@ func (d keysDeps) importKeys(c *cli.Context) error {
 	return nil
 }
 
-func (d keysDeps) list(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func (d keysDeps) list(c *cli.Context, e *env) error {
 	format := c.String(flagFormat)
 	if format != formatTable && format != formatJSON {
 		return fmt.Errorf("--format %q: want table or json", format)
@@ -313,11 +302,7 @@ func (d keysDeps) list(c *cli.Context) error {
 	return nil
 }
 
-func (d keysDeps) export(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func (d keysDeps) export(c *cli.Context, e *env) error {
 	pk, err := parsePubkeyFlag(flagPubkey, c.String(flagPubkey))
 	if err != nil {
 		return err
@@ -326,7 +311,7 @@ func (d keysDeps) export(c *cli.Context) error {
 	if out == "" {
 		return errors.New("--out is required")
 	}
-	password, err := readSecretFlagFile(flagPasswordFile, c.String(flagPasswordFile))
+	password, err := cliutil.ReadSecretFile(flagPasswordFile, c.String(flagPasswordFile))
 	if err != nil {
 		return err
 	}
@@ -350,18 +335,14 @@ func (d keysDeps) export(c *cli.Context) error {
 	return nil
 }
 
-func (d keysDeps) delete(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func (d keysDeps) delete(c *cli.Context, e *env) error {
 	pk, err := parsePubkeyFlag(flagPubkey, c.String(flagPubkey))
 	if err != nil {
 		return err
 	}
 	if !c.Bool(flagYes) {
 		fmt.Fprintf(e.Stderr, "Deleting %s cannot be undone; keep a backup.\n", pubkey.Hex(pk))
-		if err := confirmPubkey(d.stdin, d.isTTY(d.stdin), e.Stderr, pk, "deletion", "nothing deleted"); err != nil {
+		if err := cliutil.ConfirmPubkey(d.stdin, d.isTTY(d.stdin), e.Stderr, pk, "deletion", "nothing deleted", flagYes); err != nil {
 			return err
 		}
 	}

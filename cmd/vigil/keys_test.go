@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/deposit"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/keystore/keyset"
@@ -59,7 +60,7 @@ func (h *cliHarness) run(args ...string) error {
 		Writer:         &h.stdout,
 		ErrWriter:      &h.stderr,
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	return app.Run(append([]string{"vigil", "--data-dir", filepath.Join(h.dir, "data")}, args...))
 }
 

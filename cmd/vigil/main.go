@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/internal/cliutil"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -65,6 +67,6 @@ func newApp() *cli.App {
 			statusCommand(),
 		},
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	return app
 }

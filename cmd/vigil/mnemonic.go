@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-eth/vigil/internal/atomicfile"
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 )
 
@@ -22,18 +23,14 @@ func mnemonicCommand() *cli.Command {
 			Name:  "new",
 			Usage: "generate a fresh 24-word English mnemonic",
 			Flags: []cli.Flag{
-				stringFlag(flagOut, "write the mnemonic to `FILE` (created 0600, never overwritten) instead of stdout", ""),
+				cliutil.StringFlag(flagOut, "write the mnemonic to `FILE` (created 0600, never overwritten) instead of stdout", ""),
 			},
-			Action: mnemonicNew,
+			Action: withEnv(mnemonicNew),
 		}},
 	}
 }
 
-func mnemonicNew(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func mnemonicNew(c *cli.Context, e *env) error {
 	m, err := keystore.NewMnemonic()
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-eth/vigil/internal/atomicfile"
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
@@ -33,7 +34,7 @@ func slashingCommand() *cli.Command {
 				ArgsUsage: "FILE",
 				Flags: []cli.Flag{
 					slashingDBFlag(),
-					stringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...); required for a database that does not know its network yet", ""),
+					cliutil.StringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...); required for a database that does not know its network yet", ""),
 				},
 				Action: slashingImport,
 			},
@@ -42,9 +43,9 @@ func slashingCommand() *cli.Command {
 				Usage: "write an EIP-3076 interchange file (0600, written atomically)",
 				Flags: []cli.Flag{
 					slashingDBFlag(),
-					stringFlag(flagOut, "output `FILE`", ""),
-					boolFlag(flagMinimal, "write only the latest block and attestation per validator"),
-					stringSliceFlag(flagPubkey, "export only this validator's `PUBKEY` (repeatable)"),
+					cliutil.StringFlag(flagOut, "output `FILE`", ""),
+					cliutil.BoolFlag(flagMinimal, "write only the latest block and attestation per validator"),
+					cliutil.StringSliceFlag(flagPubkey, "export only this validator's `PUBKEY` (repeatable)"),
 				},
 				Action: slashingExport,
 			},
@@ -53,9 +54,9 @@ func slashingCommand() *cli.Command {
 				Usage: "show a validator's watermarks and most recent records",
 				Flags: []cli.Flag{
 					slashingDBFlag(),
-					stringFlag(flagPubkey, "validator `PUBKEY` (0x...)", ""),
-					stringFlag(flagFormat, "output format: table or json", "table"),
-					intFlag(flagLimit, "show at most `N` recent records of each kind (0: all)", 10),
+					cliutil.StringFlag(flagPubkey, "validator `PUBKEY` (0x...)", ""),
+					cliutil.StringFlag(flagFormat, "output format: table or json", "table"),
+					cliutil.IntFlag(flagLimit, "show at most `N` recent records of each kind (0: all)", 10),
 				},
 				Action: slashingInspect,
 			},
@@ -64,17 +65,17 @@ func slashingCommand() *cli.Command {
 				Usage: "delete history older than the horizon, raising watermarks so that no protection is lost",
 				Flags: []cli.Flag{
 					slashingDBFlag(),
-					uint64Flag(flagHorizonEpochs, "keep `N` epochs of history before each validator's latest record", 4096),
-					uint64Flag(flagSlotsPerEpoch, "slots per epoch of the network, for block history", 32),
+					cliutil.Uint64Flag(flagHorizonEpochs, "keep `N` epochs of history before each validator's latest record", 4096),
+					cliutil.Uint64Flag(flagSlotsPerEpoch, "slots per epoch of the network, for block history", 32),
 				},
-				Action: slashingPrune,
+				Action: withEnv(slashingPrune),
 			},
 		},
 	}
 }
 
 func slashingImport(c *cli.Context) error {
-	args, err := positionalArgs(c)
+	args, err := cliutil.PositionalArgs(c)
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func slashingImport(c *cli.Context) error {
 	}
 	var opts slashprotect.ImportOptions
 	if s := c.String(flagGenesisValidatorsRoot); s != "" {
-		b, err := parseHexFlag(flagGenesisValidatorsRoot, s, len(phase0.Root{}))
+		b, err := cliutil.ParseHexFlag(flagGenesisValidatorsRoot, s, len(phase0.Root{}))
 		if err != nil {
 			return err
 		}
@@ -277,11 +278,7 @@ func slashingInspect(c *cli.Context) error {
 	return w.Flush()
 }
 
-func slashingPrune(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func slashingPrune(c *cli.Context, e *env) error {
 	db, err := openSlashingAdmin(c, e)
 	if err != nil {
 		return err

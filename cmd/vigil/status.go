@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/attestantio/go-eth2-client/api"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/monitor/perf"
 	"github.com/vigil-eth/vigil/pkg/pubkey"
@@ -29,12 +29,12 @@ const (
 
 func statusCommand() *cli.Command {
 	flags := []cli.Flag{
-		stringFlag(flagInstance, "monitor `URL` of a running `vigil validator run` (its --metrics-address)", defaultInstance),
+		cliutil.StringFlag(flagInstance, "monitor `URL` of a running `vigil validator run` (its --metrics-address)", defaultInstance),
 		beaconNodeFlag("compute from this Beacon API `URL` instead of asking a running vigil (repeatable)"),
 		keyStoreKindFlag("with --beacon-node: `KIND` of key store whose keys to show: vault or dir (repeatable, default dir)"),
-		stringSliceFlag(flagPubkey, "with --beacon-node: validator public `KEY` (0x...) to show instead of a key store's keys (repeatable)"),
-		intFlag(flagEpochs, "effectiveness over the last `N` evaluated epochs", perf.DefaultEffectivenessEpochs),
-		stringFlag(flagFormat, "output `FORMAT`: table or json", formatTable),
+		cliutil.StringSliceFlag(flagPubkey, "with --beacon-node: validator public `KEY` (0x...) to show instead of a key store's keys (repeatable)"),
+		cliutil.IntFlag(flagEpochs, "effectiveness over the last `N` evaluated epochs", perf.DefaultEffectivenessEpochs),
+		cliutil.StringFlag(flagFormat, "output `FORMAT`: table or json", formatTable),
 	}
 	return &cli.Command{
 		Name:  "status",
@@ -42,15 +42,11 @@ func statusCommand() *cli.Command {
 		Description: "Asks the running vigil (--instance) by default. With --beacon-node it computes the same table from the\n" +
 			"beacon node for the keys of the key stores or the given --pubkey values; no key is decrypted.",
 		Flags:  append(flags, keyStoreFlags()...),
-		Action: runStatus,
+		Action: withEnv(runStatus),
 	}
 }
 
-func runStatus(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func runStatus(c *cli.Context, e *env) error {
 	format := c.String(flagFormat)
 	if format != formatTable && format != formatJSON {
 		return fmt.Errorf("--%s %q: want %s or %s", flagFormat, format, formatTable, formatJSON)
@@ -63,6 +59,7 @@ func runStatus(c *cli.Context) error {
 	defer cancel()
 
 	var st *perf.StatusReport
+	var err error
 	if len(c.StringSlice(flagBeaconNode)) > 0 {
 		st, err = statusFromBeacon(ctx, c, e, epochs)
 	} else {
@@ -111,25 +108,10 @@ func statusFromBeacon(ctx context.Context, c *cli.Context, e *env, epochs int) (
 	if err != nil {
 		return nil, err
 	}
-	resp, err := pool.Validators(ctx, &api.ValidatorsOpts{State: "head", PubKeys: pubkeys})
-	if err != nil {
-		return nil, fmt.Errorf("look up the validators' indices on the beacon node: %w", err)
+	st, unknown, err := perf.EvaluateKeys(ctx, pool, spec, time.Now(), pubkeys, epochs)
+	for _, pk := range unknown {
+		fmt.Fprintf(e.Stderr, "%s: not known to the beacon node (no deposit processed yet)\n", pubkey.Short(pk))
 	}
-	known := make(map[phase0.BLSPubKey]bool)
-	var vals []perf.Validator
-	for idx, v := range resp.Data {
-		if v == nil || v.Validator == nil {
-			continue
-		}
-		known[v.Validator.PublicKey] = true
-		vals = append(vals, perf.Validator{Index: idx, Pubkey: v.Validator.PublicKey})
-	}
-	for _, pk := range pubkeys {
-		if !known[pk] {
-			fmt.Fprintf(e.Stderr, "%s: not known to the beacon node (no deposit processed yet)\n", pubkey.Short(pk))
-		}
-	}
-	st, err := perf.Evaluate(ctx, pool, spec, time.Now(), vals, epochs)
 	if err != nil {
 		return nil, fmt.Errorf("compute the status from the beacon node: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/beacon"
 	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/duties"
@@ -41,7 +42,7 @@ type validatorDeps struct {
 }
 
 func defaultValidatorDeps() validatorDeps {
-	return validatorDeps{openStore: openKeyStore, stdin: os.Stdin, isTTY: isInteractive}
+	return validatorDeps{openStore: openKeyStore, stdin: os.Stdin, isTTY: cliutil.IsTerminal}
 }
 
 func validatorCommand() *cli.Command { return validatorCommandWith(defaultValidatorDeps()) }
@@ -62,14 +63,14 @@ func validatorCommandWith(d validatorDeps) *cli.Command {
 				Name:   "run",
 				Usage:  "perform every duty of the keys in the key stores (attest, propose, aggregate, sync committee)",
 				Flags:  common(runFlags()...),
-				Action: func(c *cli.Context) error { return d.run(c) },
+				Action: withEnv(d.run),
 			},
 			{
 				Name:  "exit",
 				Usage: "sign and submit a voluntary exit (irreversible)",
 				Flags: common(
-					stringFlag(flagPubkey, "validator public `KEY` (0x...)", ""),
-					stringFlag(flagEpoch, "earliest `EPOCH` at which the exit is valid (default: the current epoch)", ""),
+					cliutil.StringFlag(flagPubkey, "validator public `KEY` (0x...)", ""),
+					cliutil.StringFlag(flagEpoch, "earliest `EPOCH` at which the exit is valid (default: the current epoch)", ""),
 					yesFlag("do not ask for the typed confirmation (required without a terminal)"),
 				),
 				Action: func(c *cli.Context) error { return d.exit(c) },
@@ -81,19 +82,19 @@ func validatorCommandWith(d validatorDeps) *cli.Command {
 func runFlags() []cli.Flag {
 	return []cli.Flag{
 		slashingDBFlag(),
-		stringFlag(flagFeeRecipient, "execution `ADDRESS` (0x...) that receives the fees of proposed blocks (required)", ""),
-		stringFlag(flagGraffiti, "graffiti `TEXT` of proposed blocks (at most 32 bytes)", ""),
-		boolFlag(flagBuilder, "use the external builder network (validator registrations, builder payloads)"),
-		stringFlag(flagProposerConfig, "proposer configuration `FILE` (Teku/Prysm format: per-key and default fee_recipient, gas_limit, "+
+		cliutil.StringFlag(flagFeeRecipient, "execution `ADDRESS` (0x...) that receives the fees of proposed blocks (required)", ""),
+		cliutil.StringFlag(flagGraffiti, "graffiti `TEXT` of proposed blocks (at most 32 bytes)", ""),
+		cliutil.BoolFlag(flagBuilder, "use the external builder network (validator registrations, builder payloads)"),
+		cliutil.StringFlag(flagProposerConfig, "proposer configuration `FILE` (Teku/Prysm format: per-key and default fee_recipient, gas_limit, "+
 			"builder.enabled) over the flags' defaults; re-read on SIGHUP", ""),
-		stringFlag(flagBlockTimeout, "how long the beacon node may take to produce a block (`DURATION`; default half a slot)", ""),
-		uint64Flag(flagGasLimit, "execution gas `LIMIT` registered with builders", duties.DefaultGasLimit),
-		uint64Flag(flagDoppelgangerEpochs, "watch each key for `N` epochs before it may sign (0 disables: only for a brand-new chain)", duties.DefaultDoppelgangerEpochs),
-		boolFlag(flagAllowLongGap, "sign even when a validator's last signed message is more than a day old (confirm it really was offline)"),
-		stringFlag(flagKeyPollInterval, "how often to look for keys added to or removed from the key stores (`DURATION`, 0 = only on SIGHUP)", "1m"),
-		stringFlag(flagMetricsAddress, "`HOST:PORT` serving /metrics, /healthz, /readyz and /api/v1/validators (empty disables them)", defaultMetricsAddress),
-		intFlag(flagMetricsValidatorLimit, "export per-validator metric series only while at most `N` keys are loaded (aggregates always)", defaultValidatorLimit),
-		boolFlag(flagEnablePprof, "also serve Go profiling at /debug/pprof/ on the metrics listener"),
+		cliutil.StringFlag(flagBlockTimeout, "how long the beacon node may take to produce a block (`DURATION`; default half a slot)", ""),
+		cliutil.Uint64Flag(flagGasLimit, "execution gas `LIMIT` registered with builders", duties.DefaultGasLimit),
+		cliutil.Uint64Flag(flagDoppelgangerEpochs, "watch each key for `N` epochs before it may sign (0 disables: only for a brand-new chain)", duties.DefaultDoppelgangerEpochs),
+		cliutil.BoolFlag(flagAllowLongGap, "sign even when a validator's last signed message is more than a day old (confirm it really was offline)"),
+		cliutil.StringFlag(flagKeyPollInterval, "how often to look for keys added to or removed from the key stores (`DURATION`, 0 = only on SIGHUP)", "1m"),
+		cliutil.StringFlag(flagMetricsAddress, "`HOST:PORT` serving /metrics, /healthz, /readyz and /api/v1/validators (empty disables them)", defaultMetricsAddress),
+		cliutil.IntFlag(flagMetricsValidatorLimit, "export per-validator metric series only while at most `N` keys are loaded (aggregates always)", defaultValidatorLimit),
+		cliutil.BoolFlag(flagEnablePprof, "also serve Go profiling at /debug/pprof/ on the metrics listener"),
 	}
 }
 
@@ -140,7 +141,7 @@ func parseRunConfig(c *cli.Context) (*runConfig, error) {
 	if fr == "" {
 		return nil, fmt.Errorf("--%s is required: without it the execution fees of proposed blocks would be burnt", flagFeeRecipient)
 	}
-	b, err := parseHexFlag(flagFeeRecipient, fr, len(rc.feeRecipient))
+	b, err := cliutil.ParseHexFlag(flagFeeRecipient, fr, len(rc.feeRecipient))
 	if err != nil {
 		return nil, err
 	}
@@ -187,11 +188,7 @@ func parseMonitorConfig(c *cli.Context) (monitorConfig, error) {
 // run is `validator run`: the monitor's listener, the slashing database, the
 // beacon nodes and the chain they serve, the keys, the signer, the duties and
 // the performance tracker, built in that order, then run until a stop.
-func (d validatorDeps) run(c *cli.Context) (err error) {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func (d validatorDeps) run(c *cli.Context, e *env) (err error) {
 	rc, err := parseRunConfig(c)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/internal/testharness"
 	"github.com/vigil-eth/vigil/pkg/beacon/beacontest"
 	"github.com/vigil-eth/vigil/pkg/duties"
@@ -43,7 +44,7 @@ func runValidatorCmd(t *testing.T, d validatorDeps, args ...string) (error, stri
 		Writer:         &stdout,
 		ErrWriter:      &stderr,
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	err := app.Run(append([]string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "data")}, args...))
 	return err, stderr.String()
 }
@@ -108,37 +109,6 @@ func TestValidatorExitRejectsBadFlags(t *testing.T) {
 			err, _ := runValidatorCmd(t, noStores(t), append([]string{"validator", "exit"}, tt.args...)...)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tt.want)
-		})
-	}
-}
-
-func TestConfirmPubkey(t *testing.T) {
-	var pk phase0.BLSPubKey
-	copy(pk[:], bytes.Repeat([]byte{0xab, 0xcd}, 24))
-	tests := []struct {
-		name    string
-		tty     bool
-		input   string
-		wantErr string
-	}{
-		{name: "no terminal", tty: false, input: "abcdabcdabcd\n", wantErr: "not a terminal"},
-		{name: "exact digits", tty: true, input: "abcdabcdabcd\n"},
-		{name: "with 0x and capitals", tty: true, input: "  0xABCDABCDABCD \n"},
-		{name: "without newline", tty: true, input: "abcdabcdabcd"},
-		{name: "too few digits", tty: true, input: "abcdabcd\n", wantErr: "does not match"},
-		{name: "yes is not enough", tty: true, input: "y\n", wantErr: "does not match"},
-		{name: "empty input", tty: true, input: "", wantErr: "read confirmation"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var prompt bytes.Buffer
-			err := confirmPubkey(strings.NewReader(tt.input), tt.tty, &prompt, pk, "exit", "nothing was signed")
-			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			require.Contains(t, prompt.String(), "first 12 hex digits")
 		})
 	}
 }
@@ -229,7 +199,7 @@ func TestValidatorRunStopsCleanly(t *testing.T) {
 		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{validatorCommandWith(d)}, Writer: io.Discard, ErrWriter: &stderr,
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -335,7 +305,7 @@ func TestValidatorRunWaitsForBeaconNode(t *testing.T) {
 		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{validatorCommandWith(d)}, Writer: io.Discard, ErrWriter: &stderr,
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	metricsAddr := testharness.LoopbackAddr(t)
@@ -375,7 +345,7 @@ func TestValidatorRunReadsConfigFile(t *testing.T) {
 		Name: "run", Flags: validatorCommandWith(noStores(t)).Subcommands[0].Flags,
 		Action: func(c *cli.Context) (err error) { got, err = parseRunConfig(c); return err },
 	}}}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	require.NoError(t, os.WriteFile(cfg, []byte("beacon-node: [http://a:1, http://b:2]\nkey-store: [vault, dir]\n"+
 		"fee-recipient: \"0x5ca1ab1e00000000000000000000000000000e2e\"\ndoppelganger-epochs: 0\nkey-poll-interval: 30s\n"), 0o600))
 	require.NoError(t, app.Run([]string{"vigil", "--config", cfg, "run"}))

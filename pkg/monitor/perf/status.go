@@ -268,3 +268,30 @@ func newestEvaluable(spec *chain.Spec, slot phase0.Slot) (phase0.Epoch, bool) {
 	}
 	return current - 2, true
 }
+
+// EvaluateKeys is Evaluate for public keys: it looks their indices up on the
+// node and returns, besides the report, the keys the node does not know (no
+// deposit processed yet).
+func EvaluateKeys(ctx context.Context, node Node, spec *chain.Spec, now time.Time, pubkeys []phase0.BLSPubKey, epochs int) (*StatusReport, []phase0.BLSPubKey, error) {
+	resp, err := node.Validators(ctx, &api.ValidatorsOpts{State: "head", PubKeys: pubkeys})
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up the validators' indices on the beacon node: %w", err)
+	}
+	known := make(map[phase0.BLSPubKey]bool)
+	var vals []Validator
+	for idx, v := range resp.Data {
+		if v == nil || v.Validator == nil {
+			continue
+		}
+		known[v.Validator.PublicKey] = true
+		vals = append(vals, Validator{Index: idx, Pubkey: v.Validator.PublicKey})
+	}
+	var unknown []phase0.BLSPubKey
+	for _, pk := range pubkeys {
+		if !known[pk] {
+			unknown = append(unknown, pk)
+		}
+	}
+	st, err := Evaluate(ctx, node, spec, now, vals, epochs)
+	return st, unknown, err
+}
