@@ -186,8 +186,12 @@ type syncBuffer struct {
 	b  strings.Builder
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestRunLogsForkActivation checks that the live log says when the chain
 // enters a fork.
@@ -201,6 +205,8 @@ func TestRunLogsForkActivation(t *testing.T) {
 	go c.Run(t.Context())
 	require.Eventually(t, func() bool { return len(clock.Pending()) > 0 }, 5*time.Second, time.Millisecond)
 	clock.Advance(24 * time.Second)
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `msg="Fork activated" component=chain fork=electra epoch=11 previous_fork=deneb`) },
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), `msg="Fork activated" component=chain fork=electra epoch=11 previous_fork=deneb`)
+	},
 		5*time.Second, time.Millisecond)
 }
