@@ -6,9 +6,9 @@
 #     -v vigil-data:/var/lib/vigil -v /etc/vigil/vigil.yaml:/etc/vigil/vigil.yaml:ro \
 #     -p 127.0.0.1:9465:9465 vigil --config /etc/vigil/vigil.yaml validator run
 #
-# Exit code 2 means vigil stopped to protect the keys (another signer uses them): do not restart it before finding
+# Exit code 3 means vigil stopped to protect the keys (another signer uses them): do not restart it before finding
 # the other signer. `--restart on-failure` restarts it anyway, so watch the VigilDoppelgangerDetected alert, or
-# use `--restart no` under a supervisor that honours exit code 2 (the systemd unit in configs/systemd does).
+# use `--restart no` under a supervisor that honours exit code 3 (the systemd unit in configs/systemd does).
 
 # Build: cgo is required (herumi's BLS library, SQLite), so the official Go image on the same Debian release as the
 # runtime image, whose glibc the binary links against.

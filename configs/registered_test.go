@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 	"github.com/vigil-eth/vigil/pkg/monitor"
 	"github.com/vigil-eth/vigil/pkg/monitor/perf"
 )
@@ -37,7 +38,7 @@ func TestDesignMetricsAreRegistered(t *testing.T) {
 	monitor.NewMetrics(reg, "test")
 	reg.MustRegister(
 		monitor.NewStateCollector(monitor.State{}),
-		perf.NewTracker(nil, perf.Spec{GenesisTime: time.Unix(0, 0), SlotDuration: 12 * time.Second, SlotsPerEpoch: 32}),
+		perf.NewTracker(nil, chaintest.Fixed(*chaintest.Spec(time.Unix(0, 0)))),
 	)
 
 	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)

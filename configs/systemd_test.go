@@ -131,7 +131,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 	t.Run("broken unit is caught", func(t *testing.T) {
 		p := copyWithStub(t, "vigil-validator.service", "/usr/local/bin/vigil", func(s string) string {
 			s = strings.Replace(s, "ProtectHome=yes", "ProtecHome=yes", 1)
-			return strings.Replace(s, "RestartPreventExitStatus=2", "RestartPreventExitStatus=two", 1)
+			return strings.Replace(s, "RestartPreventExitStatus=3", "RestartPreventExitStatus=three", 1)
 		})
 		got, _ := verify(t, p) // exits 0 or 1 depending on the mistake
 		require.Contains(t, got, "Unknown key")
@@ -147,7 +147,7 @@ func TestValidatorUnitHardening(t *testing.T) {
 		{"Type", "simple", "vigil does not implement sd_notify"},
 		{"User", "vigil", "a dedicated unprivileged user"},
 		{"Group", "vigil", ""},
-		{"RestartPreventExitStatus", "2", "exit 2 means another signer may hold the keys: never auto-restart"},
+		{"RestartPreventExitStatus", "3", "exit 3 means another signer may hold the keys: never auto-restart (2 is a Go crash, restarted)"},
 		{"Restart", "on-failure", ""},
 		{"KillSignal", "SIGTERM", "SIGTERM lets the current slot's duties finish"},
 		{"EnvironmentFile", "-/etc/vigil/vigil.env", "optional environment file of secret paths"},

@@ -347,7 +347,7 @@ func TestDevnet(t *testing.T) {
 	require.GreaterOrEqual(t, prot.nAtt, attested, "every attestation vigil reported submitted must be recorded")
 	require.LessOrEqual(t, prot.nAtt, attested+logged["attestation/failed"], "no attestation recorded that vigil did not try to submit")
 	require.Positive(t, logged["sync_committee_message/ok"])
-	require.Positive(t, logged["proposal/ok"])
+	require.Positive(t, logged["block/ok"])
 
 	// Nobody was slashed, nothing slashable is pending, the exit went in.
 	_, after := node1.validators(ctx, "head")

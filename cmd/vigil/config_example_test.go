@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
 )
 
@@ -48,7 +49,7 @@ func runFlagNames(t *testing.T) []string {
 // says.
 func clearFlagEnv(t *testing.T, names []string) {
 	for _, n := range names {
-		for _, ev := range envVars(n) {
+		for _, ev := range cliutil.EnvVars(n) {
 			if v, ok := os.LookupEnv(ev); ok {
 				t.Setenv(ev, v)
 				require.NoError(t, os.Unsetenv(ev))
@@ -149,7 +150,7 @@ func TestConfigExampleReachesRunConfig(t *testing.T) {
 			},
 		}},
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	t.Setenv("VAULT_ADDR", "https://127.0.0.1:8200")
 	require.NoError(t, app.Run([]string{"vigil", "--config", exampleConfig, run.Name, "--" + flagFeeRecipient, feeRecipient}))
 
@@ -186,7 +187,7 @@ func TestConfigExampleReachesRunConfig(t *testing.T) {
 				return nil
 			}}},
 		}
-		withConfigFile(app)
+		cliutil.WithConfigFile(app, flagConfig)
 		require.NoError(t, app.Run([]string{"vigil", run.Name, "--" + flagFeeRecipient, feeRecipient}))
 		for _, n := range names {
 			if _, ok := deliberate[n]; !ok {
@@ -248,7 +249,7 @@ func TestDeploymentFilesMatchTheFlags(t *testing.T) {
 	names := runFlagNames(t)
 	known := map[string]bool{}
 	for _, n := range names {
-		for _, ev := range envVars(n) {
+		for _, ev := range cliutil.EnvVars(n) {
 			known[ev] = true
 		}
 	}

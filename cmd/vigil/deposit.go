@@ -7,7 +7,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/deposit"
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 )
 
 func depositCommand() *cli.Command {
@@ -19,20 +21,16 @@ func depositCommand() *cli.Command {
 			Usage:     "check every deposit in a deposit data file (signature, roots, fork version, amount)",
 			ArgsUsage: "FILE",
 			Flags: []cli.Flag{
-				stringFlag("network", "expected network; default: each entry's own network_name, checked against its fork_version", ""),
-				stringFlag("fork-version", "expected genesis fork version `0x........` of a custom network", ""),
+				cliutil.StringFlag(flagNetwork, "expected network; default: each entry's own network_name, checked against its fork_version", ""),
+				cliutil.StringFlag(flagForkVersion, "expected genesis fork version `0x........` of a custom network", ""),
 			},
-			Action: depositVerify,
+			Action: withEnv(depositVerify),
 		}},
 	}
 }
 
-func depositVerify(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
-	args, err := positionalArgs(c)
+func depositVerify(c *cli.Context, e *env) error {
+	args, err := cliutil.PositionalArgs(c)
 	if err != nil {
 		return err
 	}
@@ -49,43 +47,36 @@ func depositVerify(c *cli.Context) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	var expected *deposit.Network
-	if c.String("network") != "" || c.String("fork-version") != "" {
-		n, err := deposit.LookupNetwork(c.String("network"), c.String("fork-version"))
+	if c.String(flagNetwork) != "" || c.String(flagForkVersion) != "" {
+		n, err := deposit.LookupNetwork(c.String(flagNetwork), c.String(flagForkVersion))
 		if err != nil {
 			return err
 		}
 		expected = &n
 	}
 	failed := 0
-	for i := range entries {
+	for i, err := range deposit.VerifyEntries(entries, expected) {
 		d := &entries[i]
-		if err := verifyEntry(d, expected); err != nil {
+		if err != nil {
 			failed++
-			fmt.Fprintf(e.Stdout, "entry %d %s: FAIL: %v\n", i, short(d.Pubkey), err)
+			fmt.Fprintf(e.Stdout, "entry %d %s: FAIL: %v\n", i, entryKey(d.Pubkey), err)
 			continue
 		}
-		fmt.Fprintf(e.Stdout, "entry %d %s: OK (%s, %d Gwei, credentials 0x%s…)\n", i, short(d.Pubkey), d.NetworkName, d.Amount, short(d.WithdrawalCredentials))
+		fmt.Fprintf(e.Stdout, "entry %d %s: OK (%s, %d Gwei, credentials 0x%s…)\n", i, entryKey(d.Pubkey), d.NetworkName, d.Amount, short(d.WithdrawalCredentials))
 	}
 	if failed > 0 {
-		return cli.Exit(fmt.Sprintf("%s: %d of %d deposits failed verification", file, failed, len(entries)), 1)
+		return cli.Exit(fmt.Sprintf("%s: %d of %d deposits failed verification", file, failed, len(entries)), exitError)
 	}
 	fmt.Fprintf(e.Stdout, "%s: all %d deposits verified\n", file, len(entries))
 	return nil
 }
 
-// verifyEntry checks against the expected network or, without one, against
-// the entry's own network_name (whose fork version must match when vigil
-// knows the name).
-func verifyEntry(d *deposit.Data, expected *deposit.Network) error {
-	n := expected
-	if n == nil {
-		own, err := deposit.LookupNetwork(d.NetworkName, d.ForkVersion)
-		if err != nil {
-			return fmt.Errorf("%w: %w", deposit.ErrNetwork, err)
-		}
-		n = &own
+// entryKey prints a deposit's public key the one way vigil abbreviates keys.
+func entryKey(h string) string {
+	if pk, err := pubkey.Parse(h); err == nil {
+		return pubkey.Short(pk)
 	}
-	return deposit.Verify(d, n)
+	return short(h)
 }
 
 func short(h string) string {

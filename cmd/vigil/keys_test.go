@@ -12,9 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/deposit"
 	"github.com/vigil-eth/vigil/pkg/keystore"
+	"github.com/vigil-eth/vigil/pkg/keystore/keyset"
 	"github.com/vigil-eth/vigil/pkg/keystore/keystoretest"
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 )
 
 const testMnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
@@ -34,9 +37,9 @@ type cliHarness struct {
 func newHarness(t *testing.T) *cliHarness {
 	h := &cliHarness{t: t, dir: t.TempDir(), store: &keystoretest.Store{}}
 	h.deps = keysDeps{
-		openStore: func(_ *cli.Context, _ *env, kind string) (keystore.Store, error) {
+		openStore: func(_ *cli.Context, _ *env, kind string) (keyset.Source, error) {
 			require.Equal(t, "dir", kind)
-			return h.store, nil
+			return keyset.Source{Name: kind, Store: h.store}, nil
 		},
 		encrypt: keystore.EncryptParams{KDF: keystore.KDFScrypt, Cost: 1 << 4},
 		now:     func() time.Time { return time.Unix(1700000000, 0) },
@@ -57,7 +60,7 @@ func (h *cliHarness) run(args ...string) error {
 		Writer:         &h.stdout,
 		ErrWriter:      &h.stderr,
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	return app.Run(append([]string{"vigil", "--data-dir", filepath.Join(h.dir, "data")}, args...))
 }
 
@@ -154,7 +157,7 @@ func TestKeysLifecycle(t *testing.T) {
 		require.NoError(t, err)
 		key, err := ks.Decrypt("backup password")
 		require.NoError(t, err)
-		require.Equal(t, listed[0].Pubkey, pubkeyHex(key.Pubkey))
+		require.Equal(t, listed[0].Pubkey, pubkey.Hex(key.Pubkey))
 	})
 
 	t.Run("delete", func(t *testing.T) {
@@ -166,7 +169,7 @@ func TestKeysLifecycle(t *testing.T) {
 		h.deps.stdin = strings.NewReader("nope\n")
 		require.ErrorContains(t, h.run("keys", "delete", "--pubkey", pk), "nothing deleted")
 
-		h.deps.stdin = strings.NewReader(pk[:12] + "\n")
+		h.deps.stdin = strings.NewReader(pk[:14] + "\n")
 		require.NoError(t, h.run("keys", "delete", "--pubkey", pk))
 		h.stdinTT = false
 
@@ -313,14 +316,21 @@ func TestKeysImportNestedLayouts(t *testing.T) {
 	}
 	// Lighthouse's validators/0x…/voting-keystore.json, a flat Teku-style
 	// file, and a hidden folder that must be ignored.
-	write(filepath.Join("validators", pubkeyHex(keys[0].Pubkey), "voting-keystore.json"), keys[0])
+	write(filepath.Join("validators", pubkey.Hex(keys[0].Pubkey), "voting-keystore.json"), keys[0])
 	write("keys/teku-key.json", keys[1])
 	write(".trash/old.json", keys[2])
-	require.NoError(t, os.WriteFile(filepath.Join(in, "validators", pubkeyHex(keys[0].Pubkey), "vigil.json"), []byte("{}"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(in, "validators", pubkey.Hex(keys[0].Pubkey), "vigil.json"), []byte("{}"), 0o600))
 
 	require.NoError(t, h.run("keys", "import", "--keystores", in, "--password-file", h.file("pw", "pw\n")))
 	require.Contains(t, h.stdout.String(), "Imported 2 keys, skipped 0 already present, 0 failed.")
 	infos, err := h.store.List(t.Context())
 	require.NoError(t, err)
 	require.Len(t, infos, 2)
+}
+
+// keyJSON is one entry of `keys list --format json`.
+type keyJSON struct {
+	Pubkey string `json:"pubkey"`
+	Path   string `json:"path"`
+	Origin string `json:"origin"`
 }

@@ -1,5 +1,7 @@
 // Command vigil is a self-hosted Ethereum validator operator toolkit: key
 // management, slashing protection and the validator client in one binary.
+// This package only parses flags and the config file, builds typed
+// configurations and wires the packages under pkg/ together.
 package main
 
 import (
@@ -11,10 +13,25 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/internal/cliutil"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// Exit codes. A Go panic or a fatal runtime error exits 2, so "unsafe to
+// restart" has a code of its own that no crash can produce: a crash is
+// restarted by systemd like any other failure, an unsafe stop never is
+// (RestartPreventExitStatus in configs/systemd).
+const (
+	// exitError is every failure that a restart may cure.
+	exitError = 1
+	// exitUnsafeToRestart tells systemd and operators not to restart vigil:
+	// another signer may be using the keys (a doppelganger was seen, or
+	// slashing protection refused a message only another signer explains).
+	exitUnsafeToRestart = 3
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -26,7 +43,7 @@ func main() {
 		if errors.As(err, &coder) {
 			os.Exit(coder.ExitCode())
 		}
-		os.Exit(1)
+		os.Exit(exitError)
 	}
 }
 
@@ -50,6 +67,6 @@ func newApp() *cli.App {
 			statusCommand(),
 		},
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	return app
 }

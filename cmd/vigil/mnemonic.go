@@ -5,6 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/atomicfile"
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 )
 
@@ -21,25 +23,21 @@ func mnemonicCommand() *cli.Command {
 			Name:  "new",
 			Usage: "generate a fresh 24-word English mnemonic",
 			Flags: []cli.Flag{
-				stringFlag("out", "write the mnemonic to `FILE` (created 0600, never overwritten) instead of stdout", ""),
+				cliutil.StringFlag(flagOut, "write the mnemonic to `FILE` (created 0600, never overwritten) instead of stdout", ""),
 			},
-			Action: mnemonicNew,
+			Action: withEnv(mnemonicNew),
 		}},
 	}
 }
 
-func mnemonicNew(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func mnemonicNew(c *cli.Context, e *env) error {
 	m, err := keystore.NewMnemonic()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(e.Stderr, mnemonicWarning)
-	if out := c.String("out"); out != "" {
-		if err := createNewFile(out, []byte(m+"\n"), 0o600); err != nil {
+	if out := c.String(flagOut); out != "" {
+		if err := atomicfile.Create(out, []byte(m+"\n"), 0o600); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.Stderr, "Mnemonic written to %s (mode 0600).\n", out)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -13,37 +12,11 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/atomicfile"
+	"github.com/vigil-eth/vigil/internal/cliutil"
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
-
-const (
-	flagSlashingDB            = "slashing-db"
-	flagGenesisValidatorsRoot = "genesis-validators-root"
-	flagOut                   = "out"
-	flagMinimal               = "minimal"
-	flagPubkey                = "pubkey"
-	flagFormat                = "format"
-	flagLimit                 = "limit"
-	flagHorizonEpochs         = "horizon-epochs"
-	flagSlotsPerEpoch         = "slots-per-epoch"
-	flagGenesisTime           = "genesis-time"
-	flagSecondsPerSlot        = "seconds-per-slot"
-	flagForce                 = "force"
-)
-
-// slashingDBFlag chooses the slashing-protection database; every command that
-// signs or administers slashing protection takes it.
-func slashingDBFlag() cli.Flag {
-	return stringFlag(flagSlashingDB, "slashing-protection database: `URL` sqlite:///abs/path/file.db or postgres://... (default: sqlite://<data-dir>/slashing.db)", "")
-}
-
-// slashingDBURL resolves --slashing-db, defaulting to SQLite in the data dir.
-func slashingDBURL(c *cli.Context, e *env) string {
-	if u := c.String(flagSlashingDB); u != "" {
-		return u
-	}
-	return "sqlite://" + filepath.Join(e.DataDir, "slashing.db")
-}
 
 // openSlashingAdmin opens the database exclusively: the administrative
 // commands refuse to run while a vigil instance holds it (EIP-3076: import and
@@ -63,12 +36,12 @@ func slashingCommand() *cli.Command {
 				ArgsUsage: "FILE",
 				Flags: []cli.Flag{
 					slashingDBFlag(),
-					stringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...); required for a database that does not know its network yet", ""),
-					stringFlag(flagGenesisTime, "the network's genesis time in `UNIX_SECONDS` (genesis_time of the beacon node's /eth/v1/beacon/genesis), "+
+					cliutil.StringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...); required for a database that does not know its network yet", ""),
+					cliutil.StringFlag(flagGenesisTime, "the network's genesis time in `UNIX_SECONDS` (genesis_time of the beacon node's /eth/v1/beacon/genesis), "+
 						"so that records far beyond the current epoch can be refused; needed only when the database never ran and the network is not mainnet, hoodi, sepolia or holesky", ""),
-					uint64Flag(flagSecondsPerSlot, "the network's SECONDS_PER_SLOT, with --"+flagGenesisTime, 12),
-					uint64Flag(flagSlotsPerEpoch, "the network's SLOTS_PER_EPOCH, with --"+flagGenesisTime, 32),
-					boolFlag(flagForce, fmt.Sprintf("import records more than %d epochs beyond the current epoch (they stop the validator from signing until then), "+
+					cliutil.Uint64Flag(flagSecondsPerSlot, "the network's SECONDS_PER_SLOT, with --"+flagGenesisTime, 12),
+					cliutil.Uint64Flag(flagSlotsPerEpoch, "the network's SLOTS_PER_EPOCH, with --"+flagGenesisTime, 32),
+					cliutil.BoolFlag(flagForce, fmt.Sprintf("import records more than %d epochs beyond the current epoch (they stop the validator from signing until then), "+
 						"or import without knowing the current epoch", slashprotect.FarFutureEpochs)),
 				},
 				Action: slashingImport,
@@ -78,10 +51,10 @@ func slashingCommand() *cli.Command {
 				Usage: "write an EIP-3076 interchange file (0600, written atomically)",
 				Flags: []cli.Flag{
 					slashingDBFlag(),
-					stringFlag(flagOut, "output `FILE`", ""),
-					boolFlag(flagMinimal, "write only the latest block and attestation per validator"),
-					stringSliceFlag(flagPubkey, "export only this validator's `PUBKEY` (repeatable)"),
-					stringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...), for a database that never ran: it then exports an empty file for that network", ""),
+					cliutil.StringFlag(flagOut, "output `FILE`", ""),
+					cliutil.BoolFlag(flagMinimal, "write only the latest block and attestation per validator"),
+					cliutil.StringSliceFlag(flagPubkey, "export only this validator's `PUBKEY` (repeatable)"),
+					cliutil.StringFlag(flagGenesisValidatorsRoot, "the network's genesis validators `ROOT` (0x...), for a database that never ran: it then exports an empty file for that network", ""),
 				},
 				Action: slashingExport,
 			},
@@ -90,9 +63,9 @@ func slashingCommand() *cli.Command {
 				Usage: "show a validator's watermarks and most recent records",
 				Flags: []cli.Flag{
 					slashingDBFlag(),
-					stringFlag(flagPubkey, "validator `PUBKEY` (0x...)", ""),
-					stringFlag(flagFormat, "output format: table or json", "table"),
-					intFlag(flagLimit, "show at most `N` recent records of each kind (0: all)", 10),
+					cliutil.StringFlag(flagPubkey, "validator `PUBKEY` (0x...)", ""),
+					cliutil.StringFlag(flagFormat, "output format: table or json", "table"),
+					cliutil.IntFlag(flagLimit, "show at most `N` recent records of each kind (0: all)", 10),
 				},
 				Action: slashingInspect,
 			},
@@ -101,17 +74,17 @@ func slashingCommand() *cli.Command {
 				Usage: "delete history older than the horizon, raising watermarks so that no protection is lost",
 				Flags: []cli.Flag{
 					slashingDBFlag(),
-					uint64Flag(flagHorizonEpochs, "keep `N` epochs of history before each validator's latest record", 4096),
-					uint64Flag(flagSlotsPerEpoch, "slots per epoch of the network, for block history", 32),
+					cliutil.Uint64Flag(flagHorizonEpochs, "keep `N` epochs of history before each validator's latest record", 4096),
+					cliutil.Uint64Flag(flagSlotsPerEpoch, "slots per epoch of the network, for block history", 32),
 				},
-				Action: slashingPrune,
+				Action: withEnv(slashingPrune),
 			},
 		},
 	}
 }
 
 func slashingImport(c *cli.Context) error {
-	args, err := positionalArgs(c)
+	args, err := cliutil.PositionalArgs(c)
 	if err != nil {
 		return err
 	}
@@ -200,7 +173,7 @@ func slashingExport(c *cli.Context) error {
 	}
 	defer db.Close()
 	var rep slashprotect.ExportReport
-	if err := writeSlashingFileAtomic(out, func(w io.Writer) error {
+	if err := atomicfile.Replace(out, 0o600, func(w io.Writer) error {
 		var err error
 		rep, err = db.Export(c.Context, w, opts)
 		return err
@@ -217,7 +190,7 @@ func genesisValidatorsRootFlag(c *cli.Context) (*phase0.Root, error) {
 	if s == "" {
 		return nil, nil
 	}
-	b, err := parseHexFlag(flagGenesisValidatorsRoot, s, len(phase0.Root{}))
+	b, err := cliutil.ParseHexFlag(flagGenesisValidatorsRoot, s, len(phase0.Root{}))
 	if err != nil {
 		return nil, err
 	}
@@ -241,46 +214,6 @@ func chainTimingFlags(c *cli.Context) (*slashprotect.Timing, error) {
 		SlotDuration:  time.Duration(c.Uint64(flagSecondsPerSlot)) * time.Second,
 		SlotsPerEpoch: c.Uint64(flagSlotsPerEpoch),
 	}, nil
-}
-
-// writeFileAtomic writes name 0600 through a temporary file in the same
-// directory, fsynced and renamed into place, so a crash never leaves a
-// partial interchange file under the final name.
-func writeSlashingFileAtomic(name string, write func(io.Writer) error) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }
 
 // slashingHistoryJSON is inspect's JSON output: hex strings and decimal strings, as
@@ -353,7 +286,7 @@ func slashingInspect(c *cli.Context) error {
 		return err
 	}
 	out := slashingHistoryJSON{
-		Pubkey: fmt.Sprintf("%#x", h.Pubkey[:]),
+		Pubkey: pubkey.Hex(h.Pubkey),
 		Watermarks: slashingWatermarksJSON{
 			BlockSlot: slashingDecimal(h.Watermarks.BlockSlot), AttestationSource: slashingDecimal(h.Watermarks.AttestationSource),
 			AttestationTarget: slashingDecimal(h.Watermarks.AttestationTarget),
@@ -400,11 +333,7 @@ func slashingInspect(c *cli.Context) error {
 	return w.Flush()
 }
 
-func slashingPrune(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
+func slashingPrune(c *cli.Context, e *env) error {
 	db, err := openSlashingAdmin(c, e)
 	if err != nil {
 		return err

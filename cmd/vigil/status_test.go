@@ -71,7 +71,7 @@ func TestStatusFromInstance(t *testing.T) {
 			check: func(t *testing.T, out string) {
 				require.Equal(t, "epochs=8", gotQuery)
 				for _, want := range []string{
-					"PUBKEY", "EFFECTIVENESS (8 EPOCHS)", "0xa1b2c3…7e8f9f", "active_ongoing", "32.001234567",
+					"PUBKEY", "EFFECTIVENESS (8 EPOCHS)", "0xa1b2c3d4…8f9f", "active_ongoing", "32.001234567",
 					"epoch 36: included, delay 2, head wrong", "87.5%", "attest 1240, propose 1250, sync committee",
 					"epoch 36: missed", "31.999000000", "0.0%", "Last evaluated epoch 36; slot 1234.",
 				} {
@@ -129,16 +129,6 @@ func TestStatusErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// statusSpec completes the fake node's spec so that vigil accepts it.
-var statusSpec = map[string]string{
-	"ALTAIR_FORK_VERSION": "0x20000038", "BELLATRIX_FORK_VERSION": "0x30000038", "CAPELLA_FORK_VERSION": "0x40000038",
-	"DENEB_FORK_VERSION": "0x50000038", "ELECTRA_FORK_VERSION": "0x60000038", "FULU_FORK_VERSION": "0x70000038",
-	"DOMAIN_BEACON_PROPOSER": "0x00000000", "DOMAIN_BEACON_ATTESTER": "0x01000000", "DOMAIN_RANDAO": "0x02000000",
-	"DOMAIN_DEPOSIT": "0x03000000", "DOMAIN_VOLUNTARY_EXIT": "0x04000000", "DOMAIN_SELECTION_PROOF": "0x05000000",
-	"DOMAIN_AGGREGATE_AND_PROOF": "0x06000000", "DOMAIN_SYNC_COMMITTEE": "0x07000000",
-	"DOMAIN_SYNC_COMMITTEE_SELECTION_PROOF": "0x08000000", "DOMAIN_CONTRIBUTION_AND_PROOF": "0x09000000",
 }
 
 // statusPubkey is the public key of validator index i on the fake beacon node.
@@ -232,7 +222,7 @@ func serveChain(t *testing.T, bn *beacontest.Node) {
 func TestStatusFromBeaconNode(t *testing.T) {
 	// Slot 41 of epoch 5: epoch 3 is the newest evaluable one.
 	genesis := time.Now().Add(-(41*12 + 6) * time.Second)
-	bn := beacontest.New(t, beacontest.WithGenesisTime(genesis), beacontest.WithSpec(statusSpec))
+	bn := beacontest.New(t, beacontest.WithGenesisTime(genesis), beacontest.WithSpec(completeSpec))
 	serveChain(t, bn)
 
 	pk := func(i uint64) string { k := statusPubkey(i); return fmt.Sprintf("%#x", k[:]) }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/internal/testharness"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/keystore/dirstore"
@@ -24,7 +25,7 @@ func clearVaultEnv(t *testing.T) {
 	names := []string{envVaultAddr, envVaultToken, envVaultNamespace, envVaultCACert,
 		envVaultClientCert, envVaultClientKey, envVigilVaultToken}
 	for _, f := range keyStoreFlags() {
-		names = append(names, envVars(f.Names()[0])...)
+		names = append(names, cliutil.EnvVars(f.Names()[0])...)
 	}
 	for _, name := range names {
 		t.Setenv(name, "") // restores the variable when the test ends
@@ -52,12 +53,13 @@ func runStoreCommand(t *testing.T, kind string, args ...string) (keystore.Store,
 				if err != nil {
 					return err
 				}
-				store, err = openKeyStore(c, e, kind)
+				src, err := openKeyStore(c, e, kind)
+				store = src.Store
 				return err
 			},
 		}},
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	err := app.RunContext(t.Context(), append([]string{"vigil"}, args...))
 	return store, err
 }

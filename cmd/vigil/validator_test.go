@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,16 +17,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestantio/go-eth2-client/api"
-	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/internal/testharness"
 	"github.com/vigil-eth/vigil/pkg/beacon/beacontest"
 	"github.com/vigil-eth/vigil/pkg/duties"
 	"github.com/vigil-eth/vigil/pkg/keystore"
+	"github.com/vigil-eth/vigil/pkg/keystore/keyset"
 	"github.com/vigil-eth/vigil/pkg/keystore/keystoretest"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
@@ -44,16 +44,16 @@ func runValidatorCmd(t *testing.T, d validatorDeps, args ...string) (error, stri
 		Writer:         &stdout,
 		ErrWriter:      &stderr,
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	err := app.Run(append([]string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "data")}, args...))
 	return err, stderr.String()
 }
 
 func noStores(t *testing.T) validatorDeps {
 	return validatorDeps{
-		openStore: func(*cli.Context, *env, string) (keystore.Store, error) {
+		openStore: func(*cli.Context, *env, string) (keyset.Source, error) {
 			t.Error("no key store may be opened before the flags are valid")
-			return nil, errors.New("unexpected")
+			return keyset.Source{}, errors.New("unexpected")
 		},
 		stdin: strings.NewReader(""),
 		isTTY: func(any) bool { return false },
@@ -113,236 +113,6 @@ func TestValidatorExitRejectsBadFlags(t *testing.T) {
 	}
 }
 
-// listOnlyStore counts which listing path keySources uses.
-type listOnlyStore struct {
-	*keystoretest.Store
-	pubkeysCalls int
-}
-
-func (s *listOnlyStore) Pubkeys(ctx context.Context) ([]phase0.BLSPubKey, error) {
-	s.pubkeysCalls++
-	infos, err := s.List(ctx)
-	pks := make([]phase0.BLSPubKey, len(infos))
-	for i, in := range infos {
-		pks[i] = in.Pubkey
-	}
-	return pks, err
-}
-
-func storeWith(t *testing.T, keys ...*keystore.Key) *keystoretest.Store {
-	t.Helper()
-	s := &keystoretest.Store{}
-	for _, k := range keys {
-		cp := *k
-		require.NoError(t, s.Put(t.Context(), &cp))
-	}
-	return s
-}
-
-func pubkeysOf(keys []*keystore.Key) []phase0.BLSPubKey {
-	out := make([]phase0.BLSPubKey, len(keys))
-	for i, k := range keys {
-		out[i] = k.Pubkey
-	}
-	slices.SortFunc(out, func(a, b phase0.BLSPubKey) int { return bytes.Compare(a[:], b[:]) })
-	return out
-}
-
-// TestKeySourcesMerge checks that keys from several stores are merged, a key
-// held by two stores is loaded once (from the first), and a store with the
-// LIST-only fast path is listed through it.
-func TestKeySourcesMerge(t *testing.T) {
-	keys := keystoretest.Keys(t, 5)
-	vault := &listOnlyStore{Store: storeWith(t, keys[0], keys[1], keys[2])}
-	dir := storeWith(t, keys[2], keys[3], keys[4])
-	src := keySources{{kind: kindVault, store: vault}, {kind: kindDir, store: dir}}
-
-	owner, err := src.list(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, 1, vault.pubkeysCalls)
-	require.Len(t, owner, 5)
-	require.Equal(t, 0, owner[keys[2].Pubkey], "a key in two stores belongs to the first")
-
-	loaded, err := src.loadNew(t.Context(), slog.New(slog.DiscardHandler), nil)
-	require.NoError(t, err)
-	require.Equal(t, pubkeysOf(keys), pubkeysOf(loaded))
-
-	have := func(pk phase0.BLSPubKey) bool { return pk == keys[0].Pubkey || pk == keys[4].Pubkey }
-	loaded, err = src.loadNew(t.Context(), slog.New(slog.DiscardHandler), have)
-	require.NoError(t, err)
-	require.Equal(t, pubkeysOf(keys[1:4]), pubkeysOf(loaded))
-}
-
-// failingStore fails List, as an unreachable Vault does.
-type failingStore struct{ keystore.Store }
-
-func (failingStore) List(context.Context) ([]keystore.Info, error) {
-	return nil, errors.New("vault unreachable")
-}
-
-// fakeHolder stands in for the signer and the duties in key reloads.
-type fakeHolder struct {
-	mu   sync.Mutex
-	keys map[phase0.BLSPubKey]bool
-	// duties mirrors what the duties service was told.
-	duties map[phase0.BLSPubKey]bool
-}
-
-func newFakeHolder(pks ...phase0.BLSPubKey) *fakeHolder {
-	h := &fakeHolder{keys: map[phase0.BLSPubKey]bool{}, duties: map[phase0.BLSPubKey]bool{}}
-	for _, pk := range pks {
-		h.keys[pk], h.duties[pk] = true, true
-	}
-	return h
-}
-
-func (h *fakeHolder) HasKey(pk phase0.BLSPubKey) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.keys[pk]
-}
-func (h *fakeHolder) Pubkeys() []phase0.BLSPubKey {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []phase0.BLSPubKey
-	for pk := range h.keys {
-		out = append(out, pk)
-	}
-	return out
-}
-func (h *fakeHolder) AddKeys(keys ...*keystore.Key) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, k := range keys {
-		h.keys[k.Pubkey] = true
-	}
-	return nil
-}
-func (h *fakeHolder) RemoveKeys(pks ...phase0.BLSPubKey) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, pk := range pks {
-		if h.duties[pk] {
-			panic("a key must leave the duties before the signer")
-		}
-		delete(h.keys, pk)
-	}
-	return len(pks)
-}
-func (h *fakeHolder) AddPubkeys(pks ...phase0.BLSPubKey) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, pk := range pks {
-		h.duties[pk] = true
-	}
-}
-func (h *fakeHolder) RemovePubkeys(pks ...phase0.BLSPubKey) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, pk := range pks {
-		delete(h.duties, pk)
-	}
-}
-
-func sortedKeys(m map[phase0.BLSPubKey]bool) []phase0.BLSPubKey {
-	var out []phase0.BLSPubKey
-	for pk := range m {
-		out = append(out, pk)
-	}
-	slices.SortFunc(out, func(a, b phase0.BLSPubKey) int { return bytes.Compare(a[:], b[:]) })
-	return out
-}
-
-// TestSyncKeys checks key reloading: added keys reach signer and duties,
-// removed keys leave the duties before the signer, and a store that cannot
-// be listed removes nothing.
-func TestSyncKeys(t *testing.T) {
-	keys := keystoretest.Keys(t, 4)
-	log := slog.New(slog.DiscardHandler)
-	tests := []struct {
-		name    string
-		held    []*keystore.Key
-		stores  func() keySources
-		want    []*keystore.Key
-		wantErr bool
-	}{
-		{
-			name:   "keys added to a store are picked up",
-			held:   keys[:1],
-			stores: func() keySources { return keySources{{kind: kindDir, store: storeWith(t, keys[:3]...)}} },
-			want:   keys[:3],
-		},
-		{
-			name:   "keys deleted from every store stop signing",
-			held:   keys[:3],
-			stores: func() keySources { return keySources{{kind: kindDir, store: storeWith(t, keys[1])}} },
-			want:   keys[1:2],
-		},
-		{
-			name: "a key moved between stores keeps signing",
-			held: keys[:2],
-			stores: func() keySources {
-				return keySources{{kind: kindVault, store: storeWith(t, keys[0])}, {kind: kindDir, store: storeWith(t, keys[1], keys[3])}}
-			},
-			want: []*keystore.Key{keys[0], keys[1], keys[3]},
-		},
-		{
-			name: "an unreachable store removes nothing",
-			held: keys[:2],
-			stores: func() keySources {
-				return keySources{{kind: kindVault, store: failingStore{storeWith(t)}}, {kind: kindDir, store: storeWith(t, keys[3])}}
-			},
-			want:    keys[:2],
-			wantErr: true,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newFakeHolder(pubkeysOf(tt.held)...)
-			err := syncKeys(t.Context(), log, tt.stores(), h, h)
-			if tt.wantErr {
-				require.Error(t, err)
-			} else {
-				require.NoError(t, err)
-			}
-			require.Equal(t, pubkeysOf(tt.want), sortedKeys(h.keys))
-			require.Equal(t, pubkeysOf(tt.want), sortedKeys(h.duties))
-		})
-	}
-}
-
-func TestConfirmExit(t *testing.T) {
-	var pk phase0.BLSPubKey
-	copy(pk[:], bytes.Repeat([]byte{0xab, 0xcd}, 24))
-	tests := []struct {
-		name    string
-		tty     bool
-		input   string
-		wantErr string
-	}{
-		{name: "no terminal", tty: false, input: "abcdabcdabcd\n", wantErr: "not a terminal"},
-		{name: "exact digits", tty: true, input: "abcdabcdabcd\n"},
-		{name: "with 0x and capitals", tty: true, input: "  0xABCDABCDABCD \n"},
-		{name: "without newline", tty: true, input: "abcdabcdabcd"},
-		{name: "too few digits", tty: true, input: "abcdabcd\n", wantErr: "does not match"},
-		{name: "yes is not enough", tty: true, input: "y\n", wantErr: "does not match"},
-		{name: "empty input", tty: true, input: "", wantErr: "read confirmation"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := validatorDeps{stdin: strings.NewReader(tt.input), isTTY: func(any) bool { return tt.tty }}
-			var prompt bytes.Buffer
-			err := d.confirmExit(&prompt, pk)
-			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			require.Contains(t, prompt.String(), "first 12 hex digits")
-		})
-	}
-}
-
 func TestCheckNetwork(t *testing.T) {
 	a, b := phase0.Root{1}, phase0.Root{2}
 	require.NoError(t, checkNetwork("db", a, false, b), "a new database takes the node's network")
@@ -383,60 +153,6 @@ func TestRunExit(t *testing.T) {
 	}
 }
 
-// fakeChain serves genesis and spec after failing a number of times.
-type fakeChain struct{ failures int }
-
-func (f *fakeChain) Genesis(context.Context, *api.GenesisOpts) (*api.Response[*apiv1.Genesis], error) {
-	if f.failures > 0 {
-		f.failures--
-		return nil, errors.New("connection refused")
-	}
-	return &api.Response[*apiv1.Genesis]{Data: &apiv1.Genesis{GenesisTime: time.Unix(1700000000, 0)}}, nil
-}
-
-func (f *fakeChain) Spec(context.Context, *api.SpecOpts) (*api.Response[map[string]any], error) {
-	return &api.Response[map[string]any]{Data: map[string]any{}}, nil
-}
-
-func TestFetchChainSpec(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	t.Run("no wait returns the node's error", func(t *testing.T) {
-		_, err := fetchChainSpec(t.Context(), log, &fakeChain{failures: 1}, false)
-		require.ErrorContains(t, err, "connection refused")
-	})
-	t.Run("waiting ends with the context", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
-		_, err := fetchChainSpec(ctx, log, &fakeChain{failures: 1 << 30}, true)
-		require.ErrorContains(t, err, "before shutdown")
-	})
-	t.Run("an incomplete spec is not retried", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		defer cancel()
-		_, err := fetchChainSpec(ctx, log, &fakeChain{}, true)
-		require.ErrorContains(t, err, "chain spec")
-		require.NoError(t, ctx.Err(), "must fail at once, not wait for a node")
-	})
-}
-
-func TestExitOnlyDBRefusesSlashableMessages(t *testing.T) {
-	var db exitOnlyDB
-	_, err := db.CheckAndRecordAttestations(t.Context(), []slashprotect.AttestationRequest{{}})
-	require.Error(t, err)
-	_, err = db.CheckAndRecordBlock(t.Context(), slashprotect.BlockRequest{})
-	require.Error(t, err)
-}
-
-func TestDutyLog(t *testing.T) {
-	var buf bytes.Buffer
-	l := dutyLog{log: slog.New(slog.NewTextHandler(io.MultiWriter(&buf), nil))}
-	l.Performed(duties.KindAttestation, 42, 8, 1200*time.Millisecond)
-	l.Failed(duties.KindProposal, 43, 1, errors.New("no node"))
-	out := buf.String()
-	require.Contains(t, out, "level=INFO msg=Duty slot=42 kind=attestation validators=8 result=ok into_slot=1.2s")
-	require.Contains(t, out, `level=WARN msg=Duty slot=43 kind=proposal validators=1 result=failed error="no node"`)
-}
-
 // TestValidatorRunRefusesAnotherNetwork checks that a slashing database that
 // belongs to one network refuses a beacon node of another, naming both.
 func TestValidatorRunRefusesAnotherNetwork(t *testing.T) {
@@ -448,9 +164,11 @@ func TestValidatorRunRefusesAnotherNetwork(t *testing.T) {
 	node := beacontest.New(t, beacontest.WithGenesisRoot(nodeRoot))
 
 	d := validatorDeps{
-		openStore: func(*cli.Context, *env, string) (keystore.Store, error) { return &keystoretest.Store{}, nil },
-		stdin:     strings.NewReader(""),
-		isTTY:     func(any) bool { return false },
+		openStore: func(_ *cli.Context, _ *env, kind string) (keyset.Source, error) {
+			return keyset.Source{Name: kind, Store: &keystoretest.Store{}}, nil
+		},
+		stdin: strings.NewReader(""),
+		isTTY: func(any) bool { return false },
 	}
 	err, _ = runValidatorCmd(t, d, "validator", "run", "--beacon-node", node.URL(), "--slashing-db", dbURL,
 		"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e", "--metrics-address", "127.0.0.1:0")
@@ -468,9 +186,11 @@ func TestValidatorRunStopsCleanly(t *testing.T) {
 	keys := keystoretest.Keys(t, 3)
 	stores := map[string]keystore.Store{kindVault: storeWith(t, keys[0], keys[1]), kindDir: storeWith(t, keys[1], keys[2])}
 	d := validatorDeps{
-		openStore: func(_ *cli.Context, _ *env, kind string) (keystore.Store, error) { return stores[kind], nil },
-		stdin:     strings.NewReader(""),
-		isTTY:     func(any) bool { return false },
+		openStore: func(_ *cli.Context, _ *env, kind string) (keyset.Source, error) {
+			return keyset.Source{Name: kind, Store: stores[kind]}, nil
+		},
+		stdin: strings.NewReader(""),
+		isTTY: func(any) bool { return false },
 	}
 	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "slashing.db")
 	metricsAddr := testharness.LoopbackAddr(t)
@@ -479,7 +199,7 @@ func TestValidatorRunStopsCleanly(t *testing.T) {
 		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{validatorCommandWith(d)}, Writer: io.Discard, ErrWriter: &stderr,
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -574,16 +294,18 @@ func TestValidatorRunWaitsForBeaconNode(t *testing.T) {
 	node := beacontest.New(t)
 	node.SetDown(true)
 	d := validatorDeps{
-		openStore: func(*cli.Context, *env, string) (keystore.Store, error) { return &keystoretest.Store{}, nil },
-		stdin:     strings.NewReader(""),
-		isTTY:     func(any) bool { return false },
+		openStore: func(_ *cli.Context, _ *env, kind string) (keyset.Source, error) {
+			return keyset.Source{Name: kind, Store: &keystoretest.Store{}}, nil
+		},
+		stdin: strings.NewReader(""),
+		isTTY: func(any) bool { return false },
 	}
 	var stderr syncBuffer
 	app := &cli.App{
 		Name: "vigil", Flags: globalFlags(), ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{validatorCommandWith(d)}, Writer: io.Discard, ErrWriter: &stderr,
 	}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	metricsAddr := testharness.LoopbackAddr(t)
@@ -623,7 +345,7 @@ func TestValidatorRunReadsConfigFile(t *testing.T) {
 		Name: "run", Flags: validatorCommandWith(noStores(t)).Subcommands[0].Flags,
 		Action: func(c *cli.Context) (err error) { got, err = parseRunConfig(c); return err },
 	}}}
-	withConfigFile(app)
+	cliutil.WithConfigFile(app, flagConfig)
 	require.NoError(t, os.WriteFile(cfg, []byte("beacon-node: [http://a:1, http://b:2]\nkey-store: [vault, dir]\n"+
 		"fee-recipient: \"0x5ca1ab1e00000000000000000000000000000e2e\"\ndoppelganger-epochs: 0\nkey-poll-interval: 30s\n"), 0o600))
 	require.NoError(t, app.Run([]string{"vigil", "--config", cfg, "run"}))
@@ -691,4 +413,31 @@ func TestValidatorRunMetricsPortInUse(t *testing.T) {
 		"--fee-recipient", "0x5ca1ab1e00000000000000000000000000000e2e", "--metrics-address", ln.Addr().String())
 	require.ErrorContains(t, err, ln.Addr().String())
 	require.ErrorContains(t, err, "--metrics-address")
+}
+
+func storeWith(t *testing.T, keys ...*keystore.Key) *keystoretest.Store {
+	t.Helper()
+	s := &keystoretest.Store{}
+	for _, k := range keys {
+		cp := *k
+		require.NoError(t, s.Put(t.Context(), &cp))
+	}
+	return s
+}
+
+// TestUnsafeExitIsNotACrash runs a process that panics, as a Go crash does:
+// its exit code must differ from the one systemd never restarts, so that a
+// crash is restarted and an unsafe stop is not.
+func TestUnsafeExitIsNotACrash(t *testing.T) {
+	if os.Getenv("VIGIL_TEST_PANIC") == "1" {
+		panic("a crash")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUnsafeExitIsNotACrash$")
+	cmd.Env = append(os.Environ(), "VIGIL_TEST_PANIC=1")
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr)
+	require.Equal(t, 2, exitErr.ExitCode(), "a Go panic exits 2")
+	require.NotEqual(t, exitErr.ExitCode(), exitUnsafeToRestart)
+	require.NotEqual(t, exitError, exitUnsafeToRestart)
 }

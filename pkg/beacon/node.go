@@ -46,6 +46,7 @@ type nodeClient interface {
 	eth2client.ProposalProvider
 	eth2client.ProposalSubmitter
 	eth2client.ProposerDutiesProvider
+	eth2client.ProposerDutiesV2Provider
 	eth2client.SignedBeaconBlockProvider
 	eth2client.SlotDurationProvider
 	eth2client.SlotsPerEpochProvider

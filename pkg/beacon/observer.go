@@ -114,3 +114,43 @@ type nopObserver struct{}
 
 func (nopObserver) RequestDone(Request)    {}
 func (nopObserver) NodeChanged(NodeStatus) {}
+
+// observerOf is one Observer reporting to several; none is the no-op observer.
+func observerOf(obs []Observer) Observer {
+	switch len(obs) {
+	case 0:
+		return nopObserver{}
+	case 1:
+		return obs[0]
+	}
+	return observers(obs)
+}
+
+type observers []Observer
+
+func (os observers) RequestDone(r Request) {
+	for _, o := range os {
+		o.RequestDone(r)
+	}
+}
+
+func (os observers) NodeChanged(s NodeStatus) {
+	for _, o := range os {
+		o.NodeChanged(s)
+	}
+}
+
+// OnRecovery is an Observer that calls f (without blocking the pool: f must
+// return at once) whenever a node becomes healthy again, e.g. to re-read
+// the chain spec from a node that may have been upgraded while it was away.
+func OnRecovery(f func()) Observer { return recoveryObserver(f) }
+
+type recoveryObserver func()
+
+func (recoveryObserver) RequestDone(Request) {}
+
+func (f recoveryObserver) NodeChanged(s NodeStatus) {
+	if s.State == StateHealthy {
+		f()
+	}
+}

@@ -32,7 +32,7 @@ type parameters struct {
 	healthInterval  time.Duration
 	maxSyncDistance phase0.Slot
 	logger          *slog.Logger
-	observer        Observer
+	observers       []Observer
 	expectedRoot    *phase0.Root
 	clock           clock
 }
@@ -66,9 +66,10 @@ func WithLogger(logger *slog.Logger) Option {
 	return func(p *parameters) { p.logger = logger }
 }
 
-// WithObserver receives per-request and per-node measurements.
-func WithObserver(observer Observer) Option {
-	return func(p *parameters) { p.observer = observer }
+// WithObserver adds observers of per-request and per-node measurements; it
+// may be given more than once.
+func WithObserver(observers ...Observer) Option {
+	return func(p *parameters) { p.observers = append(p.observers, observers...) }
 }
 
 // WithGenesisValidatorsRoot makes the pool refuse every node whose genesis
@@ -82,7 +83,6 @@ func parseParameters(opts []Option) (*parameters, error) {
 	p := &parameters{
 		healthInterval:  DefaultHealthInterval,
 		maxSyncDistance: DefaultMaxSyncDistance,
-		observer:        nopObserver{},
 		clock:           realClock{},
 	}
 	for _, opt := range opts {
@@ -101,9 +101,6 @@ func parseParameters(opts []Option) (*parameters, error) {
 	}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
-	}
-	if p.observer == nil {
-		p.observer = nopObserver{}
 	}
 	return p, nil
 }

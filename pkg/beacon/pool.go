@@ -72,7 +72,7 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 	p := &Pool{
 		ctx:             ctx,
 		log:             params.logger,
-		observer:        params.observer,
+		observer:        observerOf(params.observers),
 		maxSyncDistance: params.maxSyncDistance,
 		healthInterval:  params.healthInterval,
 		expectedRoot:    params.expectedRoot,
@@ -482,8 +482,11 @@ func (p *Pool) record(callerCtx context.Context, n *node, op Operation, start ti
 		n.h.lastErr = string(op) + ": " + n.redact(err)
 		// A node that times out or cannot be reached is passed over until
 		// the next health check finds it answering again, so later calls in
-		// the same slot do not wait on it.
-		if (outcome == OutcomeTimeout || outcome == OutcomeUnreachable) && op != OpNodeSyncing && op != OpGenesis {
+		// the same slot do not wait on it. A slow block production is not a
+		// dead node: building a block (a builder's bid, an execution client
+		// catching up after a restart) can take seconds on a healthy node,
+		// and marking it down would lose the slot's other duties too.
+		if (outcome == OutcomeUnreachable || (outcome == OutcomeTimeout && op != OpProposal)) && op != OpNodeSyncing && op != OpGenesis {
 			n.h.reachable = false
 			n.h.genesis = nil
 			n.h.state = n.h.evaluate(p.maxSyncDistance)

@@ -692,3 +692,21 @@ func TestEventsRejectsUnsupportedOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowBlockProductionKeepsTheNode stalls block production past the
+// proposal's timeout: the proposal fails, but the node stays in use for the
+// slot's other duties, unlike a node that stalls on an ordinary read.
+func TestSlowBlockProductionKeepsTheNode(t *testing.T) {
+	a := beacontest.New(t, beacontest.WithName("a"))
+	a.Handle("GET /eth/v3/validator/blocks/{slot}", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	p, _ := newPool(t, urls(a))
+	opts := &api.ProposalOpts{Slot: 5, RandaoReveal: phase0.BLSSignature{1}}
+	opts.Common.Timeout = 200 * time.Millisecond
+	_, err := p.Proposal(context.Background(), opts)
+	require.Error(t, err)
+	require.Equal(t, beacon.StateHealthy, p.Nodes()[0].State, "a slow block production does not mark the node down")
+	_, err = attestationData(t, p)
+	require.NoError(t, err, "the node still serves the slot's attestations")
+}

@@ -134,6 +134,19 @@ func (p *Pool) Proposal(ctx context.Context, opts *api.ProposalOpts) (*api.Respo
 		})
 }
 
+// ProposerDutiesV2 fetches proposer duties for an epoch from the v2 endpoint,
+// whose dependent root follows Fulu's deterministic proposer lookahead,
+// failing over between nodes. Nodes that predate it answer 404.
+func (p *Pool) ProposerDutiesV2(ctx context.Context, opts *api.ProposerDutiesOpts) (*api.Response[[]*apiv1.ProposerDuty], error) {
+	if opts == nil {
+		return nil, eth2client.ErrNoOptions
+	}
+	return read(ctx, p, OpProposerDuties, opts.Common.Timeout,
+		func(ctx context.Context, c nodeClient) (*api.Response[[]*apiv1.ProposerDuty], error) {
+			return c.ProposerDutiesV2(ctx, opts)
+		})
+}
+
 // ProposerDuties fetches proposer duties for an epoch, failing over between nodes.
 func (p *Pool) ProposerDuties(ctx context.Context, opts *api.ProposerDutiesOpts) (*api.Response[[]*apiv1.ProposerDuty], error) {
 	if opts == nil {

@@ -265,3 +265,23 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+// VerifyEntries checks every entry against expected or, when expected is
+// nil, against the entry's own network_name (whose fork version must match
+// when vigil knows the name). errs[i] is nil when entry i is sound.
+func VerifyEntries(entries []Data, expected *Network) []error {
+	errs := make([]error, len(entries))
+	for i := range entries {
+		n := expected
+		if n == nil {
+			own, err := LookupNetwork(entries[i].NetworkName, entries[i].ForkVersion)
+			if err != nil {
+				errs[i] = fmt.Errorf("%w: %w", ErrNetwork, err)
+				continue
+			}
+			n = &own
+		}
+		errs[i] = Verify(&entries[i], n)
+	}
+	return errs
+}

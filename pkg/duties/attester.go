@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 
 	bitfield "github.com/OffchainLabs/go-bitfield"
@@ -20,31 +22,158 @@ import (
 	"github.com/vigil-eth/vigil/pkg/signer"
 )
 
-// attestation is one validator's signed attestation in a slot's batch.
-type attestation struct {
-	duty *apiv1.AttesterDuty
-	data *phase0.AttestationData
+// attester performs attestations: it keeps the attester duties of the
+// current and next epoch, subscribes the node to their committees (signing
+// the selection proofs of the aggregators ahead), and attests each slot.
+type attester struct {
+	common
+	node   attesterClient
+	signer attestationSigner
+	proofs selectionProofSigner
+	heads  *headTracker
+	stop   func(error)
+
+	mu     sync.Mutex
+	epochs map[phase0.Epoch]*attesterEpoch
+	// attested remembers the latest target epoch this run asked the signer
+	// to sign for each validator, so that a duty that moves after a reorg is
+	// never signed twice for the same target (and so that a slashing refusal
+	// proves another writer).
+	attested map[phase0.ValidatorIndex]phase0.Epoch
+	// uncertain remembers the target epoch of batches whose signer call
+	// failed: the commit may have happened anyway (a PostgreSQL connection
+	// lost after COMMIT), so a later double-vote refusal for that target is
+	// this run's own record, not another signer.
+	uncertain map[phase0.ValidatorIndex]phase0.Epoch
 }
 
-// attesterDutiesAt returns the slot's attester duties of validators that may
-// sign and have not attested to this target epoch in this run.
-func (s *Service) attesterDutiesAt(slot phase0.Slot) []*apiv1.AttesterDuty {
-	epoch := s.clock.EpochOf(slot)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.attester[epoch]
-	if a == nil {
+// attesterEpoch is one epoch's attester duties for our validators.
+type attesterEpoch struct {
+	dependentRoot phase0.Root
+	duties        []*apiv1.AttesterDuty
+	stale         bool
+	// subscribed is set once subscriptions went out (or are being sent);
+	// proofs holds the selection proofs of the validators selected to
+	// aggregate.
+	subscribed bool
+	proofs     map[phase0.ValidatorIndex]phase0.BLSSignature
+	// proofsReady is closed once proofs is set.
+	proofsReady chan struct{}
+}
+
+func newAttesterEpoch() *attesterEpoch { return &attesterEpoch{proofsReady: make(chan struct{})} }
+
+// attestation is one validator's signed attestation in a slot's batch.
+type attestation struct {
+	duty   *apiv1.AttesterDuty
+	data   *phase0.AttestationData
+	pubkey phase0.BLSPubKey
+}
+
+// needs reports whether epoch's duties are missing or stale.
+func (a *attester) needs(epoch phase0.Epoch) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.epochs[epoch]
+	return e == nil || e.stale
+}
+
+// forget drops the duties of epochs before epoch-1, and the memory of
+// uncertain commits two epochs old.
+func (a *attester) forget(epoch phase0.Epoch) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for e := range a.epochs {
+		if e+1 < epoch {
+			delete(a.epochs, e)
+		}
+	}
+	for idx, e := range a.uncertain {
+		if e+2 < epoch {
+			delete(a.uncertain, idx)
+		}
+	}
+}
+
+// markStale marks the duties of the given epochs for refetching.
+func (a *attester) markStale(epochs ...phase0.Epoch) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range epochs {
+		if d := a.epochs[e]; d != nil {
+			d.stale = true
+		}
+	}
+}
+
+// invalidate marks every epoch's duties stale, after the validator set changed.
+func (a *attester) invalidate() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, d := range a.epochs {
+		d.stale = true
+	}
+}
+
+// checkDependentRoots compares a head event's dependent roots with those the
+// duties of epoch and epoch+1 were fetched under.
+func (a *attester) checkDependentRoots(epoch phase0.Epoch, previous, current phase0.Root) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	changed := false
+	if d := a.epochs[epoch]; d != nil {
+		changed = dependentRootCheck(a.log, &d.dependentRoot, &d.stale, previous, "attester", epoch) || changed
+	}
+	if d := a.epochs[epoch+1]; d != nil {
+		changed = dependentRootCheck(a.log, &d.dependentRoot, &d.stale, current, "attester", epoch+1) || changed
+	}
+	return changed
+}
+
+func (a *attester) fetch(ctx context.Context, epoch phase0.Epoch) {
+	indices := a.roster.activeIndices(epoch)
+	entry := newAttesterEpoch()
+	if len(indices) > 0 {
+		resp, err := a.node.AttesterDuties(ctx, &api.AttesterDutiesOpts{Epoch: epoch, Indices: indices})
+		if err != nil || resp == nil {
+			a.log.Warn("Failed to fetch attester duties", slog.Uint64("epoch", uint64(epoch)), slog.Any("error", err))
+			return
+		}
+		entry.dependentRoot = dependentRoot(resp.Metadata)
+		for _, d := range resp.Data {
+			// Keep only duties for our keys, and only sane ones.
+			if a.roster.owns(d.ValidatorIndex, d.PubKey) &&
+				a.clock.EpochOf(d.Slot) == epoch && d.ValidatorCommitteeIndex < d.CommitteeLength {
+				entry.duties = append(entry.duties, d)
+			}
+		}
+	}
+	a.mu.Lock()
+	a.epochs[epoch] = entry
+	a.mu.Unlock()
+	a.log.Debug("Attester duties", slog.Uint64("epoch", uint64(epoch)), slog.Int("duties", len(entry.duties)),
+		slog.String("dependent_root", rootHex(entry.dependentRoot)))
+}
+
+// dutiesAt returns the slot's attester duties of validators that may sign
+// and have not attested to this target epoch in this run.
+func (a *attester) dutiesAt(slot phase0.Slot) []*apiv1.AttesterDuty {
+	epoch := a.clock.EpochOf(slot)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.epochs[epoch]
+	if e == nil {
 		return nil
 	}
 	var out []*apiv1.AttesterDuty
-	for _, d := range a.duties {
+	for _, d := range e.duties {
 		if d.Slot != slot {
 			continue
 		}
-		if _, ok := s.canSignLocked(d.ValidatorIndex); !ok {
+		if _, ok := a.roster.signer(d.ValidatorIndex); !ok {
 			continue
 		}
-		if last, ok := s.attested[d.ValidatorIndex]; ok && last >= epoch {
+		if last, ok := a.attested[d.ValidatorIndex]; ok && last >= epoch {
 			continue
 		}
 		out = append(out, d)
@@ -52,32 +181,29 @@ func (s *Service) attesterDutiesAt(slot phase0.Slot) []*apiv1.AttesterDuty {
 	return out
 }
 
-// attestAndAggregate attests at 1/3 of the slot or at the slot's head block,
-// whichever comes first (phase0 validator guide, "Attesting"), then
-// aggregates at 2/3 ("Broadcast aggregate").
-func (s *Service) attestAndAggregate(ctx context.Context, slot phase0.Slot) {
-	duties := s.attesterDutiesAt(slot)
+// run attests at 1/3 of the slot or at the slot's head block, whichever
+// comes first (phase0 validator guide, "Attesting"), and returns what it
+// signed for the aggregators.
+func (a *attester) run(ctx context.Context, slot phase0.Slot, start runStart) []attestation {
+	duties := a.dutiesAt(slot)
 	if len(duties) == 0 {
-		return
+		return nil
 	}
-	s.obs.Scheduled(KindAttestation, slot, len(duties))
-	if !s.waitFor(ctx, s.clock.SlotFraction(slot, 1, 3), s.heads.wait(slot)) {
-		s.obs.Failed(KindAttestation, slot, len(duties), ctx.Err())
-		return
+	a.obs.Scheduled(signer.KindAttestation, slot, len(duties))
+	if !a.waitFor(ctx, a.clock.SlotFraction(slot, 1, 3), a.heads.wait(slot)) {
+		a.obs.Failed(signer.KindAttestation, slot, len(duties), ctx.Err())
+		return nil
 	}
-	done := s.attest(ctx, slot, duties)
-	if len(done) == 0 {
-		return
-	}
-	s.aggregate(ctx, slot, done)
+	return a.attest(ctx, slot, duties, start)
 }
 
 // attest fetches the attestation data (one request per committee before
 // Electra, one per slot after), signs the whole slot in one signer call (one
 // slashing-protection commit) and submits it in one call.
-func (s *Service) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1.AttesterDuty) []attestation {
-	epoch := s.clock.EpochOf(slot)
-	isElectra := s.params.isElectra(epoch)
+func (a *attester) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1.AttesterDuty, start runStart) []attestation {
+	epoch := a.clock.EpochOf(slot)
+	sp := a.spec()
+	isElectra := sp.AtLeast(spec.DataVersionElectra, epoch)
 	committees := map[phase0.CommitteeIndex]*phase0.AttestationData{}
 	for _, d := range duties {
 		if isElectra {
@@ -94,13 +220,13 @@ func (s *Service) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1.
 	var wg sync.WaitGroup
 	for _, ci := range indices {
 		wg.Go(func() {
-			data, err := s.attestationData(ctx, slot, ci)
+			data, err := a.attestationData(ctx, slot, ci)
 			if err != nil {
-				s.log.Warn("Failed to obtain attestation data", slog.Uint64("slot", uint64(slot)),
+				a.log.Warn("Failed to obtain attestation data", slog.Uint64("slot", uint64(slot)),
 					slog.Uint64("committee_index", uint64(ci)), slog.Any("error", err))
 				return
 			}
-			s.checkHeadVote(slot, data)
+			a.checkHeadVote(slot, data)
 			mu.Lock()
 			committees[ci] = data
 			mu.Unlock()
@@ -110,89 +236,100 @@ func (s *Service) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1.
 
 	batch := make([]signer.AttestationDuty, 0, len(duties))
 	pending := make([]attestation, 0, len(duties))
-	pubkeys := map[phase0.ValidatorIndex]phase0.BLSPubKey{}
-	s.mu.Lock()
 	for _, d := range duties {
 		ci := d.CommitteeIndex
 		if isElectra {
 			ci = 0
 		}
 		data := committees[ci]
-		v, ok := s.canSignLocked(d.ValidatorIndex)
+		pk, ok := a.roster.signer(d.ValidatorIndex)
 		if data == nil || !ok {
 			continue
 		}
-		batch = append(batch, signer.AttestationDuty{Pubkey: v.pubkey, Data: data})
-		pending = append(pending, attestation{duty: d, data: data})
-		pubkeys[d.ValidatorIndex] = v.pubkey
+		batch = append(batch, signer.AttestationDuty{Pubkey: pk, Data: data})
+		pending = append(pending, attestation{duty: d, data: data, pubkey: pk})
 	}
-	s.mu.Unlock()
 	if missing := len(duties) - len(batch); missing > 0 {
-		s.obs.Failed(KindAttestation, slot, missing, errors.New("no attestation data"))
+		a.obs.Failed(signer.KindAttestation, slot, missing, errors.New("no attestation data"))
 	}
 	if len(batch) == 0 {
 		return nil
 	}
 
-	results, err := s.signer.SignAttestations(ctx, batch)
+	results, err := a.signer.SignAttestations(ctx, batch)
 	if err != nil {
-		s.log.Error("Slashing protection could not decide; no attestation signed", slog.Uint64("slot", uint64(slot)),
+		a.log.Error("Slashing protection could not decide; no attestation signed", slog.Uint64("slot", uint64(slot)),
 			slog.Int("validators", len(batch)), slog.Any("error", err))
-		s.obs.Failed(KindAttestation, slot, len(batch), err)
+		a.obs.Failed(signer.KindAttestation, slot, len(batch), err)
+		a.mu.Lock()
+		for _, p := range pending {
+			a.uncertain[p.duty.ValidatorIndex] = epoch
+		}
+		a.mu.Unlock()
 		return nil
 	}
-	version := s.params.versionAt(epoch)
+	version := sp.ForkAt(epoch).Name
 	atts := make([]*spec.VersionedAttestation, 0, len(results))
 	signed := make([]attestation, 0, len(results))
-	s.mu.Lock()
+	a.mu.Lock()
+	ownEarlier := make([]bool, len(results))
 	for i, r := range results {
 		d := pending[i].duty
-		s.attested[d.ValidatorIndex] = epoch
+		a.attested[d.ValidatorIndex] = epoch
+		if u, ok := a.uncertain[d.ValidatorIndex]; ok && u >= epoch {
+			ownEarlier[i] = true
+		}
 		if r.Err != nil {
 			continue
 		}
 		atts = append(atts, versionedAttestation(version, d, pending[i].data, r.Signature))
 		signed = append(signed, pending[i])
 	}
-	startEpoch := s.startEpoch
-	s.mu.Unlock()
+	a.mu.Unlock()
 	for i, r := range results {
 		if r.Err == nil {
 			continue
 		}
 		d := pending[i].duty
-		s.obs.Failed(KindAttestation, slot, 1, r.Err)
-		if restartedDoubleVote(r.Err, pending[i].data.Target.Epoch, startEpoch) {
+		a.obs.Failed(signer.KindAttestation, slot, 1, r.Err)
+		if restartedDoubleVote(r.Err, pending[i].data.Target.Epoch, start.epoch) {
 			// The run before a restart in this epoch attested to this target
 			// with other data (another head); its attestation stands.
-			s.log.Info("Attestation for this target already signed before a restart; not signing other data", slog.Uint64("slot", uint64(slot)),
+			a.log.Info("Attestation for this target already signed before a restart; not signing other data", slog.Uint64("slot", uint64(slot)),
 				slog.Uint64("validator_index", uint64(d.ValidatorIndex)))
 			continue
 		}
-		s.log.Error("Attestation refused by the signer", slog.Uint64("slot", uint64(slot)),
+		if ownEarlier[i] && restartedDoubleVote(r.Err, pending[i].data.Target.Epoch, pending[i].data.Target.Epoch) {
+			// An earlier batch of this run for this target failed after its
+			// commit may have happened: the record is ours.
+			a.log.Info("Attestation for this target recorded by an earlier batch whose commit outcome was unknown; not signing other data",
+				slog.Uint64("slot", uint64(slot)), slog.Uint64("validator_index", uint64(d.ValidatorIndex)))
+			continue
+		}
+		a.log.Error("Attestation refused by the signer", slog.Uint64("slot", uint64(slot)),
 			slog.Uint64("validator_index", uint64(d.ValidatorIndex)), slog.Any("error", r.Err))
-		if fatal := concurrentSignerRefusal(r.Err, signer.KindAttestation, slot, pending[i].data.Target.Epoch, startEpoch, 0, pubkeys[d.ValidatorIndex]); fatal != nil {
-			s.stop(fatal)
+		if fatal := concurrentSignerRefusal(r.Err, signer.KindAttestation, slot, pending[i].data.Target.Epoch, start, pending[i].pubkey); fatal != nil {
+			a.stop(fatal)
 		}
 	}
 	if len(atts) == 0 {
 		return nil
 	}
-	if err := s.node.SubmitAttestations(ctx, &api.SubmitAttestationsOpts{Attestations: atts}); err != nil {
-		s.log.Error("Failed to submit attestations", slog.Uint64("slot", uint64(slot)), slog.Int("attestations", len(atts)), slog.Any("error", err))
-		s.obs.Failed(KindAttestation, slot, len(atts), err)
+	if err := a.node.SubmitAttestations(ctx, &api.SubmitAttestationsOpts{Attestations: atts}); err != nil {
+		a.log.Error("Failed to submit attestations", slog.Uint64("slot", uint64(slot)), slog.Int("attestations", len(atts)), slog.Any("error", err))
+		a.obs.Failed(signer.KindAttestation, slot, len(atts), err)
 		return signed
 	}
-	s.obs.Performed(KindAttestation, slot, len(atts), s.sinceSlotStart(slot))
-	s.log.Debug("Attested", slog.Uint64("slot", uint64(slot)), slog.Int("attestations", len(atts)))
+	a.obs.Performed(signer.KindAttestation, slot, len(atts), a.sinceSlotStart(slot))
+	a.log.Debug("Attested", slog.Uint64("slot", uint64(slot)), slog.Int("attestations", len(atts)))
 	return signed
 }
 
 // attestationData fetches and checks the data for a committee: it must be for
 // the slot and committee asked (index 0 from Electra on, EIP-7549) and vote
 // for the slot's epoch.
-func (s *Service) attestationData(ctx context.Context, slot phase0.Slot, ci phase0.CommitteeIndex) (*phase0.AttestationData, error) {
-	resp, err := s.node.AttestationData(ctx, &api.AttestationDataOpts{Slot: slot, CommitteeIndex: ci})
+func (a *attester) attestationData(ctx context.Context, slot phase0.Slot, ci phase0.CommitteeIndex) (*phase0.AttestationData, error) {
+	resp, err := a.node.AttestationData(ctx, &api.AttestationDataOpts{Slot: slot, CommitteeIndex: ci})
 	if err != nil {
 		return nil, err
 	}
@@ -205,10 +342,15 @@ func (s *Service) attestationData(ctx context.Context, slot phase0.Slot, ci phas
 		return nil, fmt.Errorf("attestation data is for slot %d, asked %d", d.Slot, slot)
 	case d.Index != ci:
 		return nil, fmt.Errorf("attestation data is for committee %d, asked %d", d.Index, ci)
-	case d.Target.Epoch != s.clock.EpochOf(slot):
-		return nil, fmt.Errorf("attestation data targets epoch %d, slot is in epoch %d", d.Target.Epoch, s.clock.EpochOf(slot))
+	case d.Target.Epoch != a.clock.EpochOf(slot):
+		return nil, fmt.Errorf("attestation data targets epoch %d, slot is in epoch %d", d.Target.Epoch, a.clock.EpochOf(slot))
 	case d.Source.Epoch > d.Target.Epoch:
 		return nil, fmt.Errorf("attestation data source epoch %d is after target epoch %d", d.Source.Epoch, d.Target.Epoch)
+	case d.Source.Epoch == d.Target.Epoch && d.Target.Epoch > 0:
+		// Only genesis justifies its own epoch; after it the source (the
+		// justified checkpoint) is always an earlier epoch than the target.
+		// Such a vote would make later honest votes look like surrounds.
+		return nil, fmt.Errorf("attestation data source epoch %d equals its target epoch after genesis", d.Source.Epoch)
 	}
 	return d, nil
 }
@@ -217,12 +359,12 @@ func (s *Service) attestationData(ctx context.Context, slot phase0.Slot, ci phas
 // arrived votes for another block: the node that served the data had not
 // imported the head (or has since reorged away from it), so the head vote
 // will likely be wrong. The data is still signed; it is the node's view.
-func (s *Service) checkHeadVote(slot phase0.Slot, data *phase0.AttestationData) {
-	root, ok := s.heads.head(slot)
+func (a *attester) checkHeadVote(slot phase0.Slot, data *phase0.AttestationData) {
+	root, ok := a.heads.head(slot)
 	if !ok || root == data.BeaconBlockRoot {
 		return
 	}
-	s.log.Warn("Attestation data votes for a block other than the slot's head event; the beacon node serving reads may lag",
+	a.log.Warn("Attestation data votes for a block other than the slot's head event; the beacon node serving reads may lag",
 		slog.Uint64("slot", uint64(slot)), slog.Uint64("committee_index", uint64(data.Index)),
 		slog.String("head_event_block", rootHex(root)), slog.String("data_block", rootHex(data.BeaconBlockRoot)))
 }
@@ -274,33 +416,30 @@ func isAggregator(committeeLength, targetAggregators uint64, proof phase0.BLSSig
 
 // subscribe sends the beacon committee subscriptions of the freshly fetched
 // attester duties of epoch and epoch+1, with selection proofs signed ahead
-// so the node joins the subnets of the committees we aggregate for, and the
-// sync committee subscriptions of the current and next period.
-func (s *Service) subscribe(ctx context.Context, epoch phase0.Epoch) {
+// so the node joins the subnets of the committees we aggregate for.
+func (a *attester) subscribe(ctx context.Context, epoch phase0.Epoch) {
 	for _, e := range []phase0.Epoch{epoch, epoch + 1} {
-		s.mu.Lock()
-		a := s.attester[e]
-		if a == nil || a.subscribed || len(a.duties) == 0 {
-			s.mu.Unlock()
+		a.mu.Lock()
+		entry := a.epochs[e]
+		if entry == nil || entry.subscribed || len(entry.duties) == 0 {
+			a.mu.Unlock()
 			continue
 		}
-		a.subscribed = true
-		duties := a.duties
-		s.mu.Unlock()
-		s.subscribeCommittees(ctx, e, a, duties)
+		entry.subscribed = true
+		duties := entry.duties
+		a.mu.Unlock()
+		a.subscribeCommittees(ctx, e, entry, duties)
 	}
-	s.subscribeSyncCommittees(ctx, epoch)
 }
 
-func (s *Service) subscribeCommittees(ctx context.Context, epoch phase0.Epoch, a *attesterEpoch, duties []*apiv1.AttesterDuty) {
+func (a *attester) subscribeCommittees(ctx context.Context, epoch phase0.Epoch, entry *attesterEpoch, duties []*apiv1.AttesterDuty) {
 	proofs := make([]phase0.BLSSignature, len(duties))
 	selected := make([]bool, len(duties))
+	target := a.spec().TargetAggregatorsPerCommittee
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, d := range duties {
-		s.mu.Lock()
-		v, ok := s.canSignLocked(d.ValidatorIndex)
-		s.mu.Unlock()
+		pk, ok := a.roster.signer(d.ValidatorIndex)
 		if !ok {
 			// Still in doppelganger watch: subscribe without aggregating.
 			continue
@@ -308,13 +447,13 @@ func (s *Service) subscribeCommittees(ctx context.Context, epoch phase0.Epoch, a
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			proof, err := s.signer.SignSelectionProof(ctx, v.pubkey, d.Slot)
+			proof, err := a.proofs.SignSelectionProof(ctx, pk, d.Slot)
 			if err != nil {
-				s.log.Warn("Failed to sign selection proof", slog.Uint64("slot", uint64(d.Slot)),
+				a.log.Warn("Failed to sign selection proof", slog.Uint64("slot", uint64(d.Slot)),
 					slog.Uint64("validator_index", uint64(d.ValidatorIndex)), slog.Any("error", err))
 				return
 			}
-			proofs[i], selected[i] = proof, isAggregator(d.CommitteeLength, s.params.targetAggregatorsPerCommittee, proof)
+			proofs[i], selected[i] = proof, isAggregator(d.CommitteeLength, target, proof)
 		})
 	}
 	wg.Wait()
@@ -329,201 +468,52 @@ func (s *Service) subscribeCommittees(ctx context.Context, epoch phase0.Epoch, a
 			aggregators[d.ValidatorIndex] = proofs[i]
 		}
 	}
-	s.mu.Lock()
-	a.proofs = aggregators
-	s.mu.Unlock()
-	close(a.proofsReady)
-	slot := s.clock.FirstSlot(epoch)
-	if err := s.node.SubmitBeaconCommitteeSubscriptions(ctx, subs); err != nil {
-		s.log.Warn("Failed to submit beacon committee subscriptions", slog.Uint64("epoch", uint64(epoch)), slog.Any("error", err))
-		s.obs.Failed(KindBeaconCommitteeSubscription, slot, len(subs), err)
+	a.mu.Lock()
+	entry.proofs = aggregators
+	a.mu.Unlock()
+	close(entry.proofsReady)
+	slot := a.clock.FirstSlot(epoch)
+	if err := a.node.SubmitBeaconCommitteeSubscriptions(ctx, subs); err != nil {
+		a.log.Warn("Failed to submit beacon committee subscriptions", slog.Uint64("epoch", uint64(epoch)), slog.Any("error", err))
+		a.obs.Failed(signer.KindBeaconCommitteeSubscription, slot, len(subs), err)
 		return
 	}
-	s.obs.Performed(KindBeaconCommitteeSubscription, slot, len(subs), s.sinceSlotStart(slot))
-	s.log.Debug("Subscribed to beacon committees", slog.Uint64("epoch", uint64(epoch)), slog.Int("subscriptions", len(subs)), slog.Int("aggregators", len(aggregators)))
+	a.obs.Performed(signer.KindBeaconCommitteeSubscription, slot, len(subs), a.sinceSlotStart(slot))
+	a.log.Debug("Subscribed to beacon committees", slog.Uint64("epoch", uint64(epoch)), slog.Int("subscriptions", len(subs)), slog.Int("aggregators", len(aggregators)))
 }
 
-// aggregate publishes aggregate-and-proofs at 2/3 of the slot for the
-// validators selected to aggregate, one aggregate fetch per committee.
-func (s *Service) aggregate(ctx context.Context, slot phase0.Slot, done []attestation) {
-	epoch := s.clock.EpochOf(slot)
-	type aggregator struct {
-		att    attestation
-		pubkey phase0.BLSPubKey
-		proof  phase0.BLSSignature
-	}
-	// Selection proofs are signed with the subscriptions at the start of the
-	// epoch; read them once the aggregation time has come.
-	if !s.waitFor(ctx, s.clock.SlotFraction(slot, 2, 3), nil) {
-		return
-	}
-	s.mu.Lock()
-	a := s.attester[epoch]
-	s.mu.Unlock()
-	if a == nil {
-		return
+// selectionProofs waits until the selection proofs of epoch are signed and
+// returns those of the validators selected to aggregate; false if the epoch's
+// duties are gone or ctx ended.
+func (a *attester) selectionProofs(ctx context.Context, epoch phase0.Epoch) (map[phase0.ValidatorIndex]phase0.BLSSignature, bool) {
+	a.mu.Lock()
+	entry := a.epochs[epoch]
+	a.mu.Unlock()
+	if entry == nil {
+		return nil, false
 	}
 	select {
-	case <-a.proofsReady:
+	case <-entry.proofsReady:
 	case <-ctx.Done():
-		return
+		return nil, false
 	}
-	var aggs []aggregator
-	s.mu.Lock()
-	{
-		for _, at := range done {
-			proof, ok := a.proofs[at.duty.ValidatorIndex]
-			v, canSign := s.canSignLocked(at.duty.ValidatorIndex)
-			if ok && canSign {
-				aggs = append(aggs, aggregator{att: at, pubkey: v.pubkey, proof: proof})
-			}
-		}
-	}
-	s.mu.Unlock()
-	if len(aggs) == 0 {
-		return
-	}
-	s.obs.Scheduled(KindAggregate, slot, len(aggs))
-	version := s.params.versionAt(epoch)
-	byCommittee := map[phase0.CommitteeIndex][]aggregator{}
-	for _, a := range aggs {
-		byCommittee[a.att.duty.CommitteeIndex] = append(byCommittee[a.att.duty.CommitteeIndex], a)
-	}
-	var mu sync.Mutex
-	var out []*spec.VersionedSignedAggregateAndProof
-	var wg sync.WaitGroup
-	for ci, members := range byCommittee {
-		wg.Go(func() {
-			agg, err := s.aggregateAttestation(ctx, slot, ci, members[0].att.data, version)
-			if err != nil {
-				s.log.Warn("Failed to obtain aggregate attestation", slog.Uint64("slot", uint64(slot)),
-					slog.Uint64("committee_index", uint64(ci)), slog.Any("error", err))
-				s.obs.Failed(KindAggregate, slot, len(members), err)
-				return
-			}
-			for _, m := range members {
-				signed, err := s.signAggregate(ctx, version, m.pubkey, m.att.duty.ValidatorIndex, agg, m.proof)
-				if err != nil {
-					s.log.Warn("Failed to sign aggregate and proof", slog.Uint64("slot", uint64(slot)),
-						slog.Uint64("validator_index", uint64(m.att.duty.ValidatorIndex)), slog.Any("error", err))
-					s.obs.Failed(KindAggregate, slot, 1, err)
-					continue
-				}
-				mu.Lock()
-				out = append(out, signed)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(out) == 0 {
-		return
-	}
-	if err := s.node.SubmitAggregateAttestations(ctx, &api.SubmitAggregateAttestationsOpts{SignedAggregateAndProofs: out}); err != nil {
-		s.log.Error("Failed to submit aggregates", slog.Uint64("slot", uint64(slot)), slog.Any("error", err))
-		s.obs.Failed(KindAggregate, slot, len(out), err)
-		return
-	}
-	s.obs.Performed(KindAggregate, slot, len(out), s.sinceSlotStart(slot))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return entry.proofs, true
 }
 
-// aggregateAttestation fetches the node's aggregate for our attestation data
-// (and, from Electra on, our committee) and checks it is for that data.
-func (s *Service) aggregateAttestation(ctx context.Context, slot phase0.Slot, ci phase0.CommitteeIndex, data *phase0.AttestationData, version spec.DataVersion) (*spec.VersionedAttestation, error) {
-	root, err := data.HashTreeRoot()
-	if err != nil {
-		return nil, fmt.Errorf("hash attestation data: %w", err)
+// dependentRoot reads the dependent_root the Beacon API returns with duties.
+func dependentRoot(md map[string]any) phase0.Root {
+	var root phase0.Root
+	s, ok := md["dependent_root"].(string)
+	if !ok {
+		return root
 	}
-	resp, err := s.node.AggregateAttestation(ctx, &api.AggregateAttestationOpts{Slot: slot, AttestationDataRoot: root, CommitteeIndex: ci})
-	if err != nil {
-		return nil, err
+	b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err == nil && len(b) == len(root) {
+		copy(root[:], b)
 	}
-	if resp == nil || resp.Data == nil {
-		return nil, errors.New("empty aggregate attestation")
-	}
-	agg := resp.Data
-	if agg.Version != version {
-		return nil, fmt.Errorf("aggregate is %s, slot is %s", agg.Version, version)
-	}
-	got, err := agg.Data()
-	if err != nil {
-		return nil, err
-	}
-	gotRoot, err := got.HashTreeRoot()
-	if err != nil || gotRoot != root {
-		return nil, errors.New("aggregate is for other attestation data")
-	}
-	return agg, nil
+	return root
 }
 
-func (s *Service) signAggregate(ctx context.Context, version spec.DataVersion, pubkey phase0.BLSPubKey, index phase0.ValidatorIndex, agg *spec.VersionedAttestation, proof phase0.BLSSignature) (*spec.VersionedSignedAggregateAndProof, error) {
-	ap := &spec.VersionedAggregateAndProof{Version: version}
-	signed := &spec.VersionedSignedAggregateAndProof{Version: version}
-	var phase0AP *phase0.AggregateAndProof
-	var electraAP *electra.AggregateAndProof
-	switch version {
-	case spec.DataVersionElectra, spec.DataVersionFulu:
-		att := agg.Electra
-		if version == spec.DataVersionFulu {
-			att = agg.Fulu
-		}
-		if att == nil {
-			return nil, errors.New("aggregate has no attestation")
-		}
-		electraAP = &electra.AggregateAndProof{AggregatorIndex: index, Aggregate: att, SelectionProof: proof}
-		ap.Electra, ap.Fulu = electraAP, electraAP
-		if version == spec.DataVersionElectra {
-			ap.Fulu = nil
-		} else {
-			ap.Electra = nil
-		}
-	default:
-		att := map[spec.DataVersion]*phase0.Attestation{
-			spec.DataVersionPhase0: agg.Phase0, spec.DataVersionAltair: agg.Altair, spec.DataVersionBellatrix: agg.Bellatrix,
-			spec.DataVersionCapella: agg.Capella, spec.DataVersionDeneb: agg.Deneb,
-		}[version]
-		if att == nil {
-			return nil, errors.New("aggregate has no attestation")
-		}
-		phase0AP = &phase0.AggregateAndProof{AggregatorIndex: index, Aggregate: att, SelectionProof: proof}
-		switch version {
-		case spec.DataVersionPhase0:
-			ap.Phase0 = phase0AP
-		case spec.DataVersionAltair:
-			ap.Altair = phase0AP
-		case spec.DataVersionBellatrix:
-			ap.Bellatrix = phase0AP
-		case spec.DataVersionCapella:
-			ap.Capella = phase0AP
-		default:
-			ap.Deneb = phase0AP
-		}
-	}
-	sig, err := s.signer.SignAggregateAndProof(ctx, pubkey, ap)
-	if err != nil {
-		return nil, err
-	}
-	if electraAP != nil {
-		sap := &electra.SignedAggregateAndProof{Message: electraAP, Signature: sig}
-		if version == spec.DataVersionElectra {
-			signed.Electra = sap
-		} else {
-			signed.Fulu = sap
-		}
-		return signed, nil
-	}
-	sap := &phase0.SignedAggregateAndProof{Message: phase0AP, Signature: sig}
-	switch version {
-	case spec.DataVersionPhase0:
-		signed.Phase0 = sap
-	case spec.DataVersionAltair:
-		signed.Altair = sap
-	case spec.DataVersionBellatrix:
-		signed.Bellatrix = sap
-	case spec.DataVersionCapella:
-		signed.Capella = sap
-	default:
-		signed.Deneb = sap
-	}
-	return signed, nil
-}
+func rootHex(r phase0.Root) string { return "0x" + hex.EncodeToString(r[:]) }

@@ -14,8 +14,10 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 )
@@ -32,37 +34,38 @@ func BenchmarkAttestationSlot313(b *testing.B) {
 	const n, committees = 313, 64
 	ctx := context.Background()
 	genesis := time.Unix(1_700_000_000, 0)
-	chain := signertest.ChainSpec(genesis)
-	chain.SlotDuration, chain.SlotsPerEpoch = 12*time.Second, 32
-	chain.Electra.Epoch, chain.Fulu.Epoch = signer.FarFutureEpoch, signer.FarFutureEpoch
+	sp := chaintest.Spec(genesis)
+	sp.SlotDuration, sp.SlotsPerEpoch = 12*time.Second, 32
+	sp.Electra.Epoch, sp.Fulu.Epoch = chain.FarFutureEpoch, chain.FarFutureEpoch
 	keys := signertest.Keys(b, n)
 	clock := slotclocktest.NewFake(genesis)
-	db := signertest.OpenSQLite(b, chain.GenesisValidatorsRoot)
-	sgn, err := signer.New(ctx, signer.WithSlashingDB(db), signer.WithChainSpec(chain),
+	ch := chaintest.Chain(b, sp, clock)
+	db := signertest.OpenSQLite(b, sp.GenesisValidatorsRoot)
+	sgn, err := signer.New(ctx, signer.WithSlashingDB(db), signer.WithChain(ch),
 		signer.WithKeys(signertest.Keys(b, n)...), signer.WithClock(clock.Now), signer.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = sgn.Close() })
-	node := dutiestest.New(chain, clock.Now)
+	node := dutiestest.New(sp, clock.Now)
 	pubkeys := make([]phase0.BLSPubKey, n)
 	for i, k := range keys {
 		pubkeys[i] = k.Pubkey
 		node.Known[k.Pubkey] = phase0.ValidatorIndex(i)
 	}
-	s, err := New(ctx, WithBeaconNode(node), WithSigner(sgn), WithClock(clock), WithPubkeys(pubkeys...),
+	s, err := New(WithBeaconNode(node), WithSigner(sgn), WithChain(ch), WithPubkeys(pubkeys...),
 		WithFeeRecipient(bellatrix.ExecutionAddress{1}), WithDoppelgangerEpochs(0), WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(b, err)
-	require.NoError(b, s.refreshValidators(ctx, 0))
+	require.NoError(b, s.roster.refresh(ctx, node, 0, s.log))
 
 	epoch := phase0.Epoch(1)
 	attest := func() {
 		slot := phase0.Slot(uint64(epoch) * 32)
-		clock.Set(genesis.Add(time.Duration(slot) * chain.SlotDuration))
+		clock.Set(genesis.Add(time.Duration(slot) * sp.SlotDuration))
 		duties := make([]*apiv1.AttesterDuty, n)
 		for i := range duties {
 			duties[i] = &apiv1.AttesterDuty{PubKey: pubkeys[i], Slot: slot, ValidatorIndex: phase0.ValidatorIndex(i),
 				CommitteeIndex: phase0.CommitteeIndex(i % committees), CommitteeLength: 8, CommitteesAtSlot: committees, ValidatorCommitteeIndex: uint64(i / committees)}
 		}
-		require.Len(b, s.attest(ctx, slot, duties), n)
+		require.Len(b, s.att.attest(ctx, slot, duties, runStart{}), n)
 		epoch++
 	}
 	attest() // the first batch also loads each key's history for the long-gap guard

@@ -6,8 +6,8 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/signer"
-	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 var (
@@ -42,27 +42,23 @@ func UnsafeToRestart(err error) bool {
 // within an epoch can meet its own predecessor's records for that epoch. Only
 // refusals after the epoch (attestations) or slot (blocks) in which this run
 // started therefore count.
-func concurrentSignerRefusal(err error, kind signer.Kind, slot phase0.Slot, targetEpoch, startEpoch phase0.Epoch, startSlot phase0.Slot, pubkey phase0.BLSPubKey) error {
+func concurrentSignerRefusal(err error, kind signer.Kind, slot phase0.Slot, targetEpoch phase0.Epoch, start runStart, pk phase0.BLSPubKey) error {
 	var refusal *signer.RefusalError
 	if !errors.As(err, &refusal) {
 		return nil
 	}
 	switch {
-	case kind == signer.KindAttestation && refusal.Rule == slashprotect.RuleDoubleVote && targetEpoch > startEpoch:
-	case kind == signer.KindBlock && refusal.Rule == slashprotect.RuleDoubleBlock && slot > startSlot:
+	case kind == signer.KindAttestation && refusal.DoubleSigned() && targetEpoch > start.epoch:
+	case kind == signer.KindBlock && refusal.DoubleSigned() && slot > start.slot:
 	default:
 		return nil
 	}
-	return fmt.Errorf("%w: %s refused at slot %d for validator %s: %w", ErrConcurrentSigner, kind, slot, shortKey(pubkey), err)
-}
-
-func shortKey(pk phase0.BLSPubKey) string {
-	return fmt.Sprintf("%#x", pk[:6])
+	return fmt.Errorf("%w: %s refused at slot %d for validator %s: %w", ErrConcurrentSigner, kind, slot, pubkey.Short(pk), err)
 }
 
 // restartedDoubleVote reports whether err is a double-vote refusal for a
 // target epoch this run did not start after: its predecessor's record.
 func restartedDoubleVote(err error, targetEpoch, startEpoch phase0.Epoch) bool {
 	var refusal *signer.RefusalError
-	return errors.As(err, &refusal) && refusal.Rule == slashprotect.RuleDoubleVote && targetEpoch <= startEpoch
+	return errors.As(err, &refusal) && refusal.DoubleSigned() && targetEpoch <= startEpoch
 }

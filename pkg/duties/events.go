@@ -20,6 +20,10 @@ type headTracker struct {
 	waiters map[phase0.Slot]chan struct{}
 }
 
+// headWaitersKept is how many slots of waiters the tracker keeps behind the
+// newest: a slot that far behind is never waited for again.
+const headWaitersKept = 64
+
 func newHeadTracker() *headTracker { return &headTracker{waiters: map[phase0.Slot]chan struct{}{}} }
 
 // wait returns a channel closed once a head at or after slot is seen.
@@ -58,8 +62,22 @@ func (h *headTracker) update(slot phase0.Slot, root phase0.Root) {
 				close(ch)
 			}
 		}
-		// Slots long past are never waited for again.
-		if s+64 < slot {
+	}
+	h.pruneLocked(slot)
+}
+
+// prune forgets the waiters of slots long before now; the slot loop calls it
+// every slot, so the map stays small even when no head event arrives for
+// weeks (the event stream down).
+func (h *headTracker) prune(now phase0.Slot) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pruneLocked(now)
+}
+
+func (h *headTracker) pruneLocked(now phase0.Slot) {
+	for s := range h.waiters {
+		if s+headWaitersKept < now {
 			delete(h.waiters, s)
 		}
 	}
@@ -76,39 +94,24 @@ func (s *Service) subscribeEvents(ctx context.Context) error {
 // onHead wakes the slot's attesters and checks the duty dependent roots
 // (Beacon API head event: previous_duty_dependent_root decides the attester
 // duties of the head's epoch; current_duty_dependent_root the attester duties
-// of the next epoch and the proposer duties of the head's epoch).
+// of the next epoch and the proposer duties of the head's epoch). A head
+// whose slot is ahead of the wall clock is ignored: the node's clock or a
+// peer is wrong, and taking it would release every later slot's attesters at
+// once, at slot start, on the parent block.
 func (s *Service) onHead(_ context.Context, ev *apiv1.HeadEvent) {
 	if ev == nil {
 		return
 	}
+	if now := s.clock.CurrentSlot(); ev.Slot > now {
+		s.log.Warn("Ignoring a head event for a slot ahead of the wall clock; check the beacon node's and this machine's clocks",
+			slog.Uint64("head_slot", uint64(ev.Slot)), slog.Uint64("wall_clock_slot", uint64(now)))
+		return
+	}
 	s.heads.update(ev.Slot, ev.Block)
 	epoch := s.clock.EpochOf(ev.Slot)
-	changed := false
-	s.mu.Lock()
-	check := func(root *phase0.Root, stale *bool, want phase0.Root, what string, e phase0.Epoch) {
-		switch {
-		case want == (phase0.Root{}):
-		case *root == (phase0.Root{}):
-			// The node gave no dependent root with the duties: adopt the
-			// first one seen and watch for changes from there.
-			*root = want
-		case *root != want && !*stale:
-			*stale, changed = true, true
-			s.log.Info("Duty dependent root changed; refetching", slog.String("duties", what), slog.Uint64("epoch", uint64(e)),
-				slog.String("old", rootHex(*root)), slog.String("new", rootHex(want)))
-		}
-	}
-	if a := s.attester[epoch]; a != nil {
-		check(&a.dependentRoot, &a.stale, ev.PreviousDutyDependentRoot, "attester", epoch)
-	}
-	if a := s.attester[epoch+1]; a != nil {
-		check(&a.dependentRoot, &a.stale, ev.CurrentDutyDependentRoot, "attester", epoch+1)
-	}
-	if p := s.proposer[epoch]; p != nil {
-		check(&p.dependentRoot, &p.stale, ev.CurrentDutyDependentRoot, "proposer", epoch)
-	}
-	s.mu.Unlock()
-	if changed {
+	attChanged := s.att.checkDependentRoots(epoch, ev.PreviousDutyDependentRoot, ev.CurrentDutyDependentRoot)
+	propChanged := s.prop.checkDependentRoot(epoch, ev.PreviousDutyDependentRoot, ev.CurrentDutyDependentRoot)
+	if attChanged || propChanged {
 		s.wakeRefetch()
 	}
 }
@@ -126,17 +129,28 @@ func (s *Service) onReorg(_ context.Context, ev *apiv1.ChainReorgEvent) {
 		return
 	}
 	s.log.Info("Chain reorg across an epoch boundary; refetching duties", slog.Uint64("slot", uint64(ev.Slot)), slog.Uint64("depth", ev.Depth))
-	s.mu.Lock()
-	for _, e := range []phase0.Epoch{epoch, epoch + 1} {
-		if a := s.attester[e]; a != nil {
-			a.stale = true
-		}
-	}
-	if p := s.proposer[epoch]; p != nil {
-		p.stale = true
-	}
-	s.mu.Unlock()
+	s.att.markStale(epoch, epoch+1)
+	s.prop.markStale(epoch)
 	s.wakeRefetch()
+}
+
+// dependentRootCheck compares a dependent root from a head event with the
+// one a duty set was fetched under, marking the set stale when it changed.
+// It reports whether it did.
+func dependentRootCheck(log *slog.Logger, root *phase0.Root, stale *bool, want phase0.Root, what string, e phase0.Epoch) bool {
+	switch {
+	case want == (phase0.Root{}):
+	case *root == (phase0.Root{}):
+		// The node gave no dependent root with the duties: adopt the first
+		// one seen and watch for changes from there.
+		*root = want
+	case *root != want && !*stale:
+		*stale = true
+		log.Info("Duty dependent root changed; refetching", slog.String("duties", what), slog.Uint64("epoch", uint64(e)),
+			slog.String("old", rootHex(*root)), slog.String("new", rootHex(want)))
+		return true
+	}
+	return false
 }
 
 func (s *Service) wakeRefetch() {
@@ -155,10 +169,10 @@ func (s *Service) refetchLoop(loopCtx, workCtx context.Context) {
 			return
 		case <-s.refetch:
 		}
-		now := s.clock.CurrentSlot()
+		epoch := s.clock.CurrentEpoch()
 		ctx, cancel := context.WithTimeout(workCtx, s.clock.SlotDuration()+time.Second)
-		s.ensureDuties(ctx, s.clock.EpochOf(now))
-		s.subscribe(ctx, s.clock.EpochOf(now))
+		s.ensureDuties(ctx, epoch)
+		s.subscribe(ctx, epoch)
 		cancel()
 	}
 }

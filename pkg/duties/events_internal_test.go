@@ -13,19 +13,19 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/signer"
-	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 )
 
 func newTestService(t *testing.T) *Service {
 	t.Helper()
 	genesis := time.Unix(1_700_000_000, 0)
-	chain := signertest.ChainSpec(genesis)
-	clock := slotclocktest.NewFake(genesis.Add(100 * chain.SlotDuration))
-	s, err := New(context.Background(), WithBeaconNode(dutiestest.New(chain, clock.Now)), WithSigner(&signer.Signer{}),
-		WithClock(clock), WithFeeRecipient(bellatrix.ExecutionAddress{1}), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	sp := chaintest.Spec(genesis)
+	clock := slotclocktest.NewFake(genesis.Add(100 * sp.SlotDuration))
+	s, err := New(WithBeaconNode(dutiestest.New(sp, clock.Now)), WithSigner(&signer.Signer{}),
+		WithChain(chaintest.Chain(t, sp, clock)), WithFeeRecipient(bellatrix.ExecutionAddress{1}), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	require.NoError(t, err)
 	return s
 }
@@ -53,17 +53,17 @@ func TestDependentRootChanges(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestService(t)
-			s.attester[epoch] = &attesterEpoch{dependentRoot: a}
-			s.attester[epoch+1] = &attesterEpoch{dependentRoot: a}
-			s.proposer[epoch] = &proposerEpoch{dependentRoot: a}
+			s.att.epochs[epoch] = &attesterEpoch{dependentRoot: a}
+			s.att.epochs[epoch+1] = &attesterEpoch{dependentRoot: a}
+			s.prop.epochs[epoch] = &proposerEpoch{dependentRoot: a}
 			if tc.head != nil {
 				s.onHead(context.Background(), tc.head)
 			} else {
 				s.onReorg(context.Background(), tc.reorg)
 			}
-			require.Equal(t, tc.wantAttNow, s.attester[epoch].stale)
-			require.Equal(t, tc.wantAttNext, s.attester[epoch+1].stale)
-			require.Equal(t, tc.wantProposerNow, s.proposer[epoch].stale)
+			require.Equal(t, tc.wantAttNow, s.att.epochs[epoch].stale)
+			require.Equal(t, tc.wantAttNext, s.att.epochs[epoch+1].stale)
+			require.Equal(t, tc.wantProposerNow, s.prop.epochs[epoch].stale)
 			require.Equal(t, tc.wantWakeup, len(s.refetch) == 1)
 		})
 	}
@@ -126,10 +126,72 @@ func TestCheckHeadVote(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestService(t)
 			var logs strings.Builder
-			s.log = slog.New(slog.NewTextHandler(&logs, nil))
+			s.att.log = slog.New(slog.NewTextHandler(&logs, nil))
 			s.onHead(context.Background(), &apiv1.HeadEvent{Slot: tc.headSlot, Block: head})
-			s.checkHeadVote(100, &phase0.AttestationData{Slot: 100, BeaconBlockRoot: tc.dataRoot})
+			s.att.checkHeadVote(100, &phase0.AttestationData{Slot: 100, BeaconBlockRoot: tc.dataRoot})
 			require.Equal(t, tc.wantWarn, strings.Contains(logs.String(), "votes for a block other than"), logs.String())
+		})
+	}
+}
+
+// TestHeadAheadOfTheClockIgnored feeds a head event for a slot after the
+// wall clock's: it must not release the attesters of later slots, which
+// would otherwise attest at slot start to the parent block.
+func TestHeadAheadOfTheClockIgnored(t *testing.T) {
+	s := newTestService(t) // the clock is at slot 100
+	s.onHead(context.Background(), &apiv1.HeadEvent{Slot: 150, Block: phase0.Root{0xf}})
+	select {
+	case <-s.heads.wait(101):
+		t.Fatal("a head from the future released the next slot's attesters")
+	default:
+	}
+	_, ok := s.heads.head(150)
+	require.False(t, ok)
+
+	s.onHead(context.Background(), &apiv1.HeadEvent{Slot: 100, Block: phase0.Root{0xa}})
+	select {
+	case <-s.heads.wait(100):
+	default:
+		t.Fatal("the current slot's head did not release its attesters")
+	}
+}
+
+// TestHeadWaitersPruned keeps the event stream silent for a long time: the
+// waiters of past slots are dropped by the slot loop's prune, not only by
+// head events.
+func TestHeadWaitersPruned(t *testing.T) {
+	h := newHeadTracker()
+	for slot := range phase0.Slot(10_000) {
+		h.wait(slot)
+		h.prune(slot)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.LessOrEqual(t, len(h.waiters), headWaitersKept+2)
+}
+
+// TestProposerLookaheadDependentRoot checks that duties read under Fulu's
+// proposer lookahead follow the head event's previous dependent root, and
+// the others its current one.
+func TestProposerLookaheadDependentRoot(t *testing.T) {
+	a, b := phase0.Root{0xa}, phase0.Root{0xb}
+	const slot, epoch = phase0.Slot(100), phase0.Epoch(12)
+	for _, tc := range []struct {
+		name      string
+		lookahead bool
+		head      *apiv1.HeadEvent
+		wantStale bool
+	}{
+		{name: "v1: current root changed", head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: a, CurrentDutyDependentRoot: b}, wantStale: true},
+		{name: "v1: previous root changed", head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: b, CurrentDutyDependentRoot: a}},
+		{name: "lookahead: previous root changed", lookahead: true, head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: b, CurrentDutyDependentRoot: a}, wantStale: true},
+		{name: "lookahead: current root changed", lookahead: true, head: &apiv1.HeadEvent{Slot: slot, PreviousDutyDependentRoot: a, CurrentDutyDependentRoot: b}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestService(t)
+			s.prop.epochs[epoch] = &proposerEpoch{dependentRoot: a, lookahead: tc.lookahead}
+			s.onHead(context.Background(), tc.head)
+			require.Equal(t, tc.wantStale, s.prop.epochs[epoch].stale)
 		})
 	}
 }

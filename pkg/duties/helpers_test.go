@@ -13,17 +13,21 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/duties"
 	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 var genesis = time.Unix(1_700_000_000, 0)
 
-// Test chain (signertest.ChainSpec): 3 s slots, 8 slots per epoch, Deneb at
-// epoch 4, Electra at epoch 5.
+// Test chain (chaintest.Spec): 3 s slots, 8 slots per epoch, Deneb at epoch
+// 4, Electra at epoch 5, with a 32-member sync committee so that every member
+// aggregates.
 const (
 	denebEpoch   = phase0.Epoch(4)
 	electraEpoch = phase0.Epoch(5)
@@ -58,7 +62,7 @@ type env struct {
 	clock  *slotclocktest.Fake
 	node   *dutiestest.Node
 	signer *countingSigner
-	db     signer.SlashingDB
+	db     *slashprotect.DB
 	svc    *duties.Service
 	keys   []phase0.BLSPubKey
 	cancel context.CancelFunc
@@ -76,15 +80,16 @@ type envConfig struct {
 
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
-	chain := signertest.ChainSpec(genesis)
-	clock := slotclocktest.NewFake(genesis.Add(time.Duration(cfg.startSlot) * chain.SlotDuration))
-	db := signertest.OpenSQLite(t, chain.GenesisValidatorsRoot)
+	sp := testSpec()
+	clock := slotclocktest.NewFake(genesis.Add(time.Duration(cfg.startSlot) * sp.SlotDuration))
+	ch := chaintest.Chain(t, sp, clock)
+	db := signertest.OpenSQLite(t, sp.GenesisValidatorsRoot)
 	keys := signertest.Keys(t, cfg.validators)
-	s, err := signer.New(context.Background(), signer.WithSlashingDB(db), signer.WithChainSpec(chain),
+	s, err := signer.New(context.Background(), signer.WithSlashingDB(db), signer.WithChain(ch),
 		signer.WithKeys(keys...), signer.WithClock(clock.Now))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
-	node := dutiestest.New(chain, clock.Now)
+	node := dutiestest.New(sp, clock.Now)
 	e := &env{t: t, clock: clock, node: node, signer: &countingSigner{Signer: s}, db: db, done: make(chan error, 1)}
 	for i, k := range keys {
 		e.keys = append(e.keys, k.Pubkey)
@@ -98,13 +103,20 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		sg = cfg.wrapSigner(e.signer)
 	}
 	opts := append([]duties.Option{
-		duties.WithBeaconNode(node), duties.WithSigner(sg), duties.WithClock(clock),
+		duties.WithBeaconNode(node), duties.WithSigner(sg), duties.WithChain(ch),
 		duties.WithFeeRecipient(bellatrix.ExecutionAddress{0xfe}), duties.WithPubkeys(e.keys...),
 		duties.WithDoppelgangerEpochs(0), duties.WithLogger(testLogger()),
 	}, cfg.opts...)
-	e.svc, err = duties.New(context.Background(), opts...)
+	e.svc, err = duties.New(opts...)
 	require.NoError(t, err)
 	return e
+}
+
+// testSpec is the tests' chain.
+func testSpec() *chain.Spec {
+	sp := chaintest.Spec(genesis)
+	sp.SyncCommitteeSize = 32
+	return sp
 }
 
 func (e *env) run() {

@@ -16,9 +16,7 @@ import (
 // Beacon node capabilities, one narrow interface per consumer. A single
 // go-eth2-client http.Service or the multi-node pool satisfies all of them.
 type (
-	chainClient interface {
-		eth2client.SpecProvider
-		eth2client.GenesisProvider
+	eventsClient interface {
 		eth2client.EventsProvider
 	}
 	validatorsClient interface {
@@ -39,6 +37,7 @@ type (
 	}
 	proposerClient interface {
 		eth2client.ProposerDutiesProvider
+		eth2client.ProposerDutiesV2Provider
 		eth2client.ProposalProvider
 		eth2client.ProposalSubmitter
 		eth2client.BlindedProposalSubmitter
@@ -60,7 +59,7 @@ type (
 // BeaconNode is everything the duties ask of the beacon node: the union of the
 // narrow interfaces above, all from go-eth2-client.
 type BeaconNode interface {
-	chainClient
+	eventsClient
 	validatorsClient
 	livenessClient
 	attesterClient
@@ -76,8 +75,10 @@ type (
 	attestationSigner interface {
 		SignAttestations(ctx context.Context, duties []signer.AttestationDuty) ([]signer.AttestationResult, error)
 	}
-	aggregationSigner interface {
+	selectionProofSigner interface {
 		SignSelectionProof(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot) (phase0.BLSSignature, error)
+	}
+	aggregationSigner interface {
 		SignAggregateAndProof(ctx context.Context, pubkey phase0.BLSPubKey, aggregate *spec.VersionedAggregateAndProof) (phase0.BLSSignature, error)
 	}
 	proposalSigner interface {
@@ -99,6 +100,7 @@ type (
 // interfaces above. *signer.Signer satisfies it.
 type Signer interface {
 	attestationSigner
+	selectionProofSigner
 	aggregationSigner
 	proposalSigner
 	syncCommitteeSigner

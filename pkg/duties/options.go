@@ -3,11 +3,10 @@ package duties
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/bellatrix"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
-
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock"
 )
 
 // DefaultGasLimit is the execution gas limit registered with builders when
@@ -24,14 +23,23 @@ type ProposerConfig struct {
 	FeeRecipient bellatrix.ExecutionAddress
 	// GasLimit is the gas limit registered with builders.
 	GasLimit uint64
+	// Builder uses the external builder network for the validator:
+	// registrations every epoch and builder payloads in its blocks.
+	Builder bool
+}
+
+// proposerConfigs serves each validator's ProposerConfig, e.g. a
+// proposerconfig.Source that follows a file the operator edits.
+type proposerConfigs interface {
+	For(pk phase0.BLSPubKey) ProposerConfig
 }
 
 type options struct {
 	node               BeaconNode
 	signer             Signer
-	clock              slotclock.Clock
+	chain              chainModel
 	log                *slog.Logger
-	observer           Observer
+	observers          []Observer
 	pubkeys            []phase0.BLSPubKey
 	feeRecipient       *bellatrix.ExecutionAddress
 	gasLimit           uint64
@@ -39,6 +47,8 @@ type options struct {
 	graffiti           [32]byte
 	builder            bool
 	builderBoost       *uint64
+	configs            proposerConfigs
+	blockTimeout       time.Duration
 	doppelgangerEpochs uint64
 	errs               []error
 }
@@ -65,14 +75,18 @@ func WithPubkeys(pubkeys ...phase0.BLSPubKey) Option {
 	return func(o *options) { o.pubkeys = append(o.pubkeys, pubkeys...) }
 }
 
-// WithClock sets the wall clock; the system clock by default.
-func WithClock(c slotclock.Clock) Option { return func(o *options) { o.clock = c } }
+// WithChain sets the chain the duties run on (mandatory): its spec and its
+// slot clock, whose wall clock tests replace.
+func WithChain(c chainModel) Option { return func(o *options) { o.chain = c } }
 
 // WithLogger sets the logger; slog.Default() by default.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithObserver sets the observer of duties (the monitor).
-func WithObserver(obs Observer) Option { return func(o *options) { o.observer = obs } }
+// WithObserver adds observers of the duties (the metrics, the live log); it
+// may be given more than once.
+func WithObserver(obs ...Observer) Option {
+	return func(o *options) { o.observers = append(o.observers, obs...) }
+}
 
 // WithGraffiti sets the graffiti of proposed blocks, at most 32 bytes.
 func WithGraffiti(g string) Option {
@@ -98,6 +112,25 @@ func WithProposerConfig(pubkey phase0.BLSPubKey, cfg ProposerConfig) Option {
 			o.perKey = map[phase0.BLSPubKey]ProposerConfig{}
 		}
 		o.perKey[pubkey] = cfg
+	}
+}
+
+// WithProposerConfigs makes src the source of every validator's fee
+// recipient, gas limit and builder use, replacing WithFeeRecipient's,
+// WithGasLimit's, WithBuilder's and WithProposerConfig's settings.
+func WithProposerConfigs(src proposerConfigs) Option { return func(o *options) { o.configs = src } }
+
+// WithBlockProductionTimeout bounds how long the beacon node may take to
+// produce a block; half a slot by default (a block published later is
+// likely orphaned, but a builder or an execution client that just restarted
+// needs seconds).
+func WithBlockProductionTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d < 0 {
+			o.errs = append(o.errs, fmt.Errorf("%w: block production timeout %s is negative", ErrInvalidOption, d))
+			return
+		}
+		o.blockTimeout = d
 	}
 }
 

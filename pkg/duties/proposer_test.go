@@ -1,16 +1,21 @@
 package duties_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/api"
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
 	"github.com/attestantio/go-eth2-client/spec"
+	"github.com/attestantio/go-eth2-client/spec/bellatrix"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-eth/vigil/pkg/duties"
 	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
+	"github.com/vigil-eth/vigil/pkg/signer"
 )
 
 func TestProposal(t *testing.T) {
@@ -77,3 +82,126 @@ func TestProposal(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestProposalFeeRecipient checks per-validator proposer settings and the
+// refusal of a local block that pays someone else.
+func TestProposalFeeRecipient(t *testing.T) {
+	other := bellatrix.ExecutionAddress{0xbb}
+	mine := bellatrix.ExecutionAddress{0xaa}
+	configs := fixedConfigs{
+		def:  duties.ProposerConfig{FeeRecipient: bellatrix.ExecutionAddress{0xfe}, GasLimit: 30_000_000},
+		keys: map[phase0.ValidatorIndex]duties.ProposerConfig{2: {FeeRecipient: mine, GasLimit: 45_000_000, Builder: true}},
+	}
+	tests := []struct {
+		name       string
+		blockPays  bellatrix.ExecutionAddress
+		opts       []duties.Option
+		wantSigned bool
+	}{
+		{name: "the node pays the configured recipient", blockPays: mine, wantSigned: true},
+		{name: "the node pays someone else: refused, not signed", blockPays: other},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			slot := phase0.Slot(uint64(electraEpoch)*8 + 3)
+			var e *env
+			failed := make(chan error, 1)
+			e = newEnv(t, envConfig{validators: 4, startSlot: slot, configure: func(n *dutiestest.Node) {
+				n.Proposers[slot] = 2
+				n.FeeRecipients[2] = tc.blockPays
+			}, opts: []duties.Option{
+				duties.WithProposerConfigs(configs.withKeys(func() []phase0.BLSPubKey { return e.keys })),
+				duties.WithObserver(blockFailures(failed)),
+			}})
+			e.run()
+			preps := e.waitCalls(dutiestest.CallPreparations, 1)[0].Arg.([]*apiv1.ProposalPreparation)
+			for _, p := range preps {
+				want := configs.def.FeeRecipient
+				if p.ValidatorIndex == 2 {
+					want = mine
+				}
+				require.Equal(t, want, p.FeeRecipient, "validator %d", p.ValidatorIndex)
+			}
+			regs := e.waitCalls(dutiestest.CallRegistrations, 1)[0].Arg.([]*api.VersionedSignedValidatorRegistration)
+			require.Len(t, regs, 1, "only the validator that uses the builder network registers")
+			require.Equal(t, mine, regs[0].V1.Message.FeeRecipient)
+			require.EqualValues(t, 45_000_000, regs[0].V1.Message.GasLimit)
+
+			e.waitCalls(dutiestest.CallProposal, 1)
+			prop := e.node.Records(dutiestest.CallProposal)[0].Arg.(api.ProposalOpts)
+			require.Equal(t, 1500*time.Millisecond, prop.Common.Timeout, "half a slot for block production")
+			require.Nil(t, prop.BuilderBoostFactor, "the node's default boost for a builder validator")
+			if tc.wantSigned {
+				e.waitCalls(dutiestest.CallSubmitProposal, 1)
+				return
+			}
+			select {
+			case err := <-failed:
+				require.ErrorIs(t, err, duties.ErrFeeRecipient)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the proposal was not refused")
+			}
+			require.Zero(t, e.node.Count(dutiestest.CallSubmitProposal))
+			h, err := e.db.History(context.Background(), e.keys[2], 0)
+			if err == nil {
+				require.Empty(t, h.Blocks, "a refused block is never recorded or signed")
+			}
+		})
+	}
+}
+
+// fixedConfigs serves proposer settings by validator index.
+type fixedConfigs struct {
+	def  duties.ProposerConfig
+	keys map[phase0.ValidatorIndex]duties.ProposerConfig
+	pks  func() []phase0.BLSPubKey
+}
+
+func (c fixedConfigs) withKeys(pks func() []phase0.BLSPubKey) fixedConfigs { c.pks = pks; return c }
+
+func (c fixedConfigs) For(pk phase0.BLSPubKey) duties.ProposerConfig {
+	for i, k := range c.pks() {
+		if k == pk {
+			if cfg, ok := c.keys[phase0.ValidatorIndex(i)]; ok {
+				return cfg
+			}
+		}
+	}
+	return c.def
+}
+
+// blockFailures reports failed block proposals on a channel.
+type blockFailures chan error
+
+func (blockFailures) Scheduled(signer.Kind, phase0.Slot, int)                {}
+func (blockFailures) Performed(signer.Kind, phase0.Slot, int, time.Duration) {}
+func (c blockFailures) Failed(kind signer.Kind, _ phase0.Slot, _ int, err error) {
+	if kind == signer.KindBlock {
+		select {
+		case c <- err:
+		default:
+		}
+	}
+}
+
+// TestProposerDutiesV2 reads proposer duties from the v2 endpoint where the
+// node serves it and falls back to v1 where it answers 404.
+func TestProposerDutiesV2(t *testing.T) {
+	for _, v1Only := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v1 only %v", v1Only), func(t *testing.T) {
+			slot := phase0.Slot(uint64(electraEpoch)*8 + 3)
+			e := newEnv(t, envConfig{validators: 4, startSlot: slot, configure: func(n *dutiestest.Node) {
+				n.Proposers[slot] = 2
+				n.ProposerDutiesV1Only = v1Only
+			}})
+			e.run()
+			e.waitCalls(dutiestest.CallSubmitProposal, 1)
+			require.NotZero(t, e.node.Count(dutiestest.CallProposerDutiesV2), "v2 is asked first")
+			if v1Only {
+				require.NotZero(t, e.node.Count(dutiestest.CallProposerDuties))
+			} else {
+				require.Zero(t, e.node.Count(dutiestest.CallProposerDuties))
+			}
+		})
+	}
+}

@@ -7,76 +7,46 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/attestantio/go-eth2-client/api"
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock"
 )
 
-// Service performs the duties of a set of validators on one chain.
+// Service performs the duties of a set of validators on one chain. It owns
+// the slot loop and hands each slot to one type per duty -- attester,
+// aggregator, proposer, sync committee, preparer, doppelganger protection --
+// over a shared roster of validators; each duty keeps its own state under
+// its own lock.
 type Service struct {
-	log    *slog.Logger
-	node   BeaconNode
-	signer Signer
-	obs    Observer
-	clock  *slotclock.SlotClock
-	params chainParams
-	cfg    options
+	log   *slog.Logger
+	node  BeaconNode
+	clock *slotclock.SlotClock
+	cfg   options
+
+	roster *roster
+	heads  *headTracker
+	att    *attester
+	agg    *aggregator
+	prop   *proposer
+	sync   *syncCommittee
+	prep   *preparer
+	dg     *doppelganger
 
 	running atomic.Bool
-	heads   *headTracker
 	// refetch wakes the duty refresher after a dependent root changed.
 	refetch chan struct{}
 	// fetchMu serialises duty fetches so a refetch and a slot never race.
 	fetchMu sync.Mutex
 
-	mu sync.Mutex
-	// validators holds every loaded key; byIndex those the beacon node knows.
-	validators  map[phase0.BLSPubKey]*validator
-	byIndex     map[phase0.ValidatorIndex]*validator
-	keysChanged bool
-	attester    map[phase0.Epoch]*attesterEpoch
-	proposer    map[phase0.Epoch]*proposerEpoch
-	sync        map[uint64]*syncPeriod
-	// attested and proposed remember what this run signed, so that a duty
-	// that moves after a reorg is never signed twice for the same target
-	// epoch or slot (and so that a slashing refusal proves another writer).
-	attested      map[phase0.ValidatorIndex]phase0.Epoch
-	proposed      map[phase0.Slot]bool
-	registrations map[phase0.BLSPubKey]*registration
-	startSlot     phase0.Slot
-	startEpoch    phase0.Epoch
-
 	fatalMu sync.Mutex
 	fatal   context.CancelCauseFunc
 }
 
-type validator struct {
-	pubkey phase0.BLSPubKey
-	index  phase0.ValidatorIndex
-	known  bool
-	state  *apiv1.Validator
-	dg     doppelgangerState
-}
-
-// activeAt reports whether the validator is active in epoch (is_active_validator).
-func (v *validator) activeAt(epoch phase0.Epoch) bool {
-	if !v.known || v.state == nil {
-		return false
-	}
-	if v.state.Validator == nil {
-		return v.state.Status.IsActive()
-	}
-	return v.state.Validator.ActivationEpoch <= epoch && epoch < v.state.Validator.ExitEpoch
-}
-
-// New checks the options and reads the chain's genesis and spec from the
-// beacon node to build the slot clock. WithBeaconNode, WithSigner and
-// WithFeeRecipient are mandatory.
-func New(ctx context.Context, opts ...Option) (*Service, error) {
+// New checks the options and builds the service. WithBeaconNode, WithSigner,
+// WithChain and WithFeeRecipient are mandatory.
+func New(opts ...Option) (*Service, error) {
 	o := options{gasLimit: DefaultGasLimit, doppelgangerEpochs: DefaultDoppelgangerEpochs}
 	for _, opt := range opts {
 		opt(&o)
@@ -89,52 +59,42 @@ func New(ctx context.Context, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("%w: WithBeaconNode", ErrMissingOption)
 	case o.signer == nil:
 		return nil, fmt.Errorf("%w: WithSigner", ErrMissingOption)
-	case o.feeRecipient == nil:
+	case o.chain == nil:
+		return nil, fmt.Errorf("%w: WithChain", ErrMissingOption)
+	case o.feeRecipient == nil && o.configs == nil:
 		return nil, fmt.Errorf("%w: WithFeeRecipient (without one, block rewards would go to the zero address)", ErrMissingOption)
-	}
-	if o.clock == nil {
-		o.clock = slotclock.Real{}
 	}
 	if o.log == nil {
 		o.log = slog.Default()
 	}
-	if o.observer == nil {
-		o.observer = nopObserver{}
-	}
-	specResp, err := o.node.Spec(ctx, &api.SpecOpts{})
-	if err != nil {
-		return nil, fmt.Errorf("read the chain spec from the beacon node: %w", err)
-	}
-	genResp, err := o.node.Genesis(ctx, &api.GenesisOpts{})
-	if err != nil {
-		return nil, fmt.Errorf("read genesis from the beacon node: %w", err)
-	}
-	if genResp == nil || genResp.Data == nil || specResp == nil {
-		return nil, errors.New("beacon node returned an empty spec or genesis")
-	}
-	clock, err := slotclock.FromSpec(o.clock, specResp.Data, genResp.Data.GenesisTime)
-	if err != nil {
-		return nil, err
-	}
-	params, err := chainParamsFromSpec(specResp.Data)
-	if err != nil {
-		return nil, err
-	}
+	log := o.log.With(slog.String("component", "duties"))
 	s := &Service{
-		log: o.log.With(slog.String("component", "duties")), node: o.node, signer: o.signer,
-		obs: o.observer, clock: clock, params: params, cfg: o,
-		heads:         newHeadTracker(),
-		refetch:       make(chan struct{}, 1),
-		validators:    map[phase0.BLSPubKey]*validator{},
-		byIndex:       map[phase0.ValidatorIndex]*validator{},
-		attester:      map[phase0.Epoch]*attesterEpoch{},
-		proposer:      map[phase0.Epoch]*proposerEpoch{},
-		sync:          map[uint64]*syncPeriod{},
-		attested:      map[phase0.ValidatorIndex]phase0.Epoch{},
-		proposed:      map[phase0.Slot]bool{},
-		registrations: map[phase0.BLSPubKey]*registration{},
+		log: log, node: o.node, clock: o.chain.SlotClock(), cfg: o,
+		roster:  newRoster(o.doppelgangerEpochs),
+		heads:   newHeadTracker(),
+		refetch: make(chan struct{}, 1),
 	}
-	s.AddPubkeys(o.pubkeys...)
+	base := common{chain: o.chain, clock: s.clock, roster: s.roster, log: log, obs: observerOf(o.observers)}
+	settings := &proposalSettings{graffiti: o.graffiti, builderBoost: o.builderBoost, blockTimeout: o.blockTimeout, configs: o.configs}
+	if settings.configs == nil {
+		settings.configs = staticConfigs{
+			def:    ProposerConfig{FeeRecipient: *o.feeRecipient, GasLimit: o.gasLimit, Builder: o.builder},
+			perKey: o.perKey,
+		}
+	}
+	if settings.blockTimeout == 0 {
+		settings.blockTimeout = s.clock.SlotDuration() / 2
+	}
+	s.att = &attester{common: base, node: o.node, signer: o.signer, proofs: o.signer, heads: s.heads, stop: s.stop,
+		epochs: map[phase0.Epoch]*attesterEpoch{}, attested: map[phase0.ValidatorIndex]phase0.Epoch{},
+		uncertain: map[phase0.ValidatorIndex]phase0.Epoch{}}
+	s.agg = &aggregator{common: base, node: o.node, signer: o.signer, proofs: s.att.selectionProofs}
+	s.prop = &proposer{common: base, node: o.node, signer: o.signer, stop: s.stop, settings: settings,
+		epochs: map[phase0.Epoch]*proposerEpoch{}, proposed: map[phase0.Slot]bool{}}
+	s.sync = &syncCommittee{common: base, node: o.node, signer: o.signer, heads: s.heads, periods: map[uint64]*syncPeriod{}}
+	s.prep = &preparer{common: base, node: o.node, signer: o.signer, settings: settings, registrations: map[phase0.BLSPubKey]*registration{}}
+	s.dg = &doppelganger{common: base, node: o.node, epochs: o.doppelgangerEpochs, stop: s.stop}
+	s.roster.add(o.pubkeys...)
 	return s, nil
 }
 
@@ -143,32 +103,13 @@ func (s *Service) SlotClock() *slotclock.SlotClock { return s.clock }
 
 // AddPubkeys adds validators; they get duties from the next slot on, once the
 // beacon node knows them and doppelganger protection has cleared them.
-func (s *Service) AddPubkeys(pubkeys ...phase0.BLSPubKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, pk := range pubkeys {
-		if _, ok := s.validators[pk]; !ok {
-			s.validators[pk] = &validator{pubkey: pk}
-			s.keysChanged = true
-		}
-	}
-}
+func (s *Service) AddPubkeys(pubkeys ...phase0.BLSPubKey) { s.roster.add(pubkeys...) }
 
 // RemovePubkeys stops duties for validators; nothing more is signed for them
 // once the call returns, except a batch already handed to the signer.
 func (s *Service) RemovePubkeys(pubkeys ...phase0.BLSPubKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, pk := range pubkeys {
-		if v, ok := s.validators[pk]; ok {
-			delete(s.validators, pk)
-			if v.known && s.byIndex[v.index] == v {
-				delete(s.byIndex, v.index)
-			}
-			delete(s.registrations, pk)
-			s.keysChanged = true
-		}
-	}
+	s.roster.remove(pubkeys...)
+	s.prep.forget(pubkeys...)
 }
 
 // ValidatorStatus is one loaded key as the beacon node sees it.
@@ -183,19 +124,7 @@ type ValidatorStatus struct {
 }
 
 // Validators lists the loaded keys and their status, for the monitor.
-func (s *Service) Validators() []ValidatorStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]ValidatorStatus, 0, len(s.validators))
-	for _, v := range s.validators {
-		st := ValidatorStatus{Pubkey: v.pubkey, Index: v.index, Known: v.known, Signing: v.known && v.dg.done}
-		if v.state != nil {
-			st.Status = v.state.Status
-		}
-		out = append(out, st)
-	}
-	return out
-}
+func (s *Service) Validators() []ValidatorStatus { return s.roster.statuses() }
 
 // Run performs duties until ctx is cancelled, then lets the current slot's
 // duties finish (bounded by the slot's end) and returns nil. It returns
@@ -219,9 +148,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopOnFatal()
 
 	now := s.clock.CurrentSlot()
-	s.mu.Lock()
-	s.startSlot, s.startEpoch = now, s.clock.EpochOf(now)
-	s.mu.Unlock()
+	start := runStart{slot: now, epoch: s.clock.EpochOf(now)}
 	s.log.Info("Duties starting", slog.Uint64("slot", uint64(now)), slog.Int("validators", len(s.Validators())),
 		slog.Uint64("doppelganger_epochs", s.cfg.doppelgangerEpochs), slog.Bool("builder", s.cfg.builder))
 
@@ -250,7 +177,7 @@ func (s *Service) Run(ctx context.Context) error {
 			slot = cur
 		}
 		sl, f := slot, first
-		wg.Go(func() { s.runSlot(workCtx, sl, f) })
+		wg.Go(func() { s.runSlot(workCtx, sl, f, start) })
 		first = false
 		slot++
 	}
@@ -273,26 +200,24 @@ func (s *Service) stop(err error) {
 }
 
 // runSlot performs one slot's duties, bounded by the slot's end.
-func (s *Service) runSlot(parent context.Context, slot phase0.Slot, first bool) {
+func (s *Service) runSlot(parent context.Context, slot phase0.Slot, first bool, start runStart) {
 	ctx, cancel := slotclock.WithDeadline(parent, s.clock.Clock(), s.clock.SlotStart(slot+1))
 	defer cancel()
 	epoch := s.clock.EpochOf(slot)
 	newEpoch := first || slot == s.clock.FirstSlot(epoch)
+	s.heads.prune(slot)
 
-	s.mu.Lock()
-	keysChanged := s.keysChanged
-	s.keysChanged = false
-	s.mu.Unlock()
+	keysChanged := s.roster.takeKeysChanged()
 	if newEpoch || keysChanged {
-		if err := s.refreshValidators(ctx, epoch); err != nil {
+		if err := s.roster.refresh(ctx, s.node, epoch, s.log); err != nil {
 			s.log.Warn("Failed to refresh validator indices and status", slog.Uint64("epoch", uint64(epoch)), slog.Any("error", err))
 			if keysChanged {
-				s.mu.Lock()
-				s.keysChanged = true
-				s.mu.Unlock()
+				s.roster.markKeysChanged()
 			}
 		} else if keysChanged {
-			s.invalidateDuties()
+			s.att.invalidate()
+			s.prop.invalidate()
+			s.sync.invalidate()
 		}
 	}
 	s.ensureDuties(ctx, epoch)
@@ -300,95 +225,51 @@ func (s *Service) runSlot(parent context.Context, slot phase0.Slot, first bool) 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.subscribe(ctx, epoch) })
 	if newEpoch {
-		wg.Go(func() { s.prepareProposers(ctx, slot) })
+		wg.Go(func() { s.prep.prepare(ctx, slot) })
 	}
-	wg.Go(func() { s.propose(ctx, slot) })
-	wg.Go(func() { s.attestAndAggregate(ctx, slot) })
-	wg.Go(func() { s.syncCommitteeDuties(ctx, slot) })
-	wg.Go(func() { s.watchDoppelgangers(ctx, slot) })
+	wg.Go(func() { s.prop.propose(ctx, slot, start) })
+	wg.Go(func() { s.agg.aggregate(ctx, slot, s.att.run(ctx, slot, start)) })
+	wg.Go(func() { s.sync.run(ctx, slot) })
+	wg.Go(func() { s.dg.watch(ctx, slot) })
 	wg.Wait()
 }
 
-// waitFor waits until t or until ready fires, whichever is first; false if
-// ctx ended.
-func (s *Service) waitFor(ctx context.Context, t time.Time, ready <-chan struct{}) bool {
-	d := t.Sub(s.clock.Now())
-	if d <= 0 {
-		return ctx.Err() == nil
+// ensureDuties fetches whatever is missing or stale among the attester duties
+// of epoch and epoch+1, the proposer duties of epoch and the sync committee
+// duties of the current and next period, and forgets older epochs.
+func (s *Service) ensureDuties(ctx context.Context, epoch phase0.Epoch) {
+	s.fetchMu.Lock()
+	defer s.fetchMu.Unlock()
+	s.att.forget(epoch)
+	s.prop.forget(epoch)
+	s.sync.forget(epoch)
+	attNow, attNext := s.att.needs(epoch), s.att.needs(epoch+1)
+	propNow := s.prop.needs(epoch)
+	syncNow, syncNext, nextPeriodEpoch := s.sync.needs(epoch)
+
+	var wg sync.WaitGroup
+	if attNow {
+		wg.Go(func() { s.att.fetch(ctx, epoch) })
 	}
-	timer := s.clock.Clock().NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C():
-		return true
-	case <-ready:
-		return true
+	if attNext {
+		wg.Go(func() { s.att.fetch(ctx, epoch+1) })
 	}
+	if propNow {
+		wg.Go(func() { s.prop.fetch(ctx, epoch) })
+	}
+	if syncNow {
+		wg.Go(func() { s.sync.fetch(ctx, epoch) })
+	}
+	if syncNext {
+		wg.Go(func() { s.sync.fetch(ctx, nextPeriodEpoch) })
+	}
+	wg.Wait()
 }
 
-// sinceSlotStart is how far into slot the clock is.
-func (s *Service) sinceSlotStart(slot phase0.Slot) time.Duration {
-	return s.clock.Now().Sub(s.clock.SlotStart(slot))
-}
-
-// canSign returns the validator with index if it is loaded and cleared by
-// doppelganger protection.
-func (s *Service) canSignLocked(index phase0.ValidatorIndex) (*validator, bool) {
-	v, ok := s.byIndex[index]
-	if !ok || !v.dg.done {
-		return nil, false
-	}
-	return v, true
-}
-
-// refreshValidators resolves the loaded keys to indices and reads their
-// status at head.
-func (s *Service) refreshValidators(ctx context.Context, epoch phase0.Epoch) error {
-	s.mu.Lock()
-	pubkeys := make([]phase0.BLSPubKey, 0, len(s.validators))
-	for pk := range s.validators {
-		pubkeys = append(pubkeys, pk)
-	}
-	s.mu.Unlock()
-	if len(pubkeys) == 0 {
-		return nil
-	}
-	resp, err := s.node.Validators(ctx, &api.ValidatorsOpts{State: "head", PubKeys: pubkeys})
-	if err != nil {
-		return err
-	}
-	if resp == nil {
-		return errors.New("empty validators response")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	newlyKnown := 0
-	for index, st := range resp.Data {
-		if st == nil {
-			continue
-		}
-		if st.Validator == nil {
-			continue
-		}
-		pk := st.Validator.PublicKey
-		v, ok := s.validators[pk]
-		if !ok {
-			continue // removed meanwhile, or not ours
-		}
-		if !v.known {
-			newlyKnown++
-			v.known, v.index = true, index
-			s.byIndex[index] = v
-			v.dg = s.newDoppelgangerState(epoch)
-		}
-		v.state = st
-	}
-	unknown := len(s.validators) - len(s.byIndex)
-	if newlyKnown > 0 || unknown > 0 {
-		s.log.Info("Validators resolved", slog.Int("known", len(s.byIndex)), slog.Int("new", newlyKnown),
-			slog.Int("unknown_to_beacon_node", unknown), slog.Uint64("epoch", uint64(epoch)))
-	}
-	return nil
+// subscribe sends the beacon committee subscriptions of the freshly fetched
+// attester duties and the sync committee subscriptions of the current and
+// next period.
+func (s *Service) subscribe(ctx context.Context, epoch phase0.Epoch) {
+	s.att.subscribe(ctx, epoch)
+	s.sync.subscribe(ctx, epoch)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,17 +14,19 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/duties"
 	"github.com/vigil-eth/vigil/pkg/duties/dutiestest"
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
-	"github.com/vigil-eth/vigil/pkg/signer/signertest"
+	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 func TestNewMissingOptions(t *testing.T) {
-	chain := signertest.ChainSpec(genesis)
+	sp := testSpec()
 	clock := slotclocktest.NewFake(genesis)
-	node := dutiestest.New(chain, clock.Now)
+	node := dutiestest.New(sp, clock.Now)
+	ch := duties.WithChain(chaintest.Chain(t, sp, clock))
 	sig := &countingSigner{}
 	fee := duties.WithFeeRecipient(bellatrix.ExecutionAddress{1})
 	tests := []struct {
@@ -32,16 +35,17 @@ func TestNewMissingOptions(t *testing.T) {
 		wantErr error
 		want    string
 	}{
-		{name: "no beacon node", opts: []duties.Option{duties.WithSigner(sig), fee}, wantErr: duties.ErrMissingOption, want: "WithBeaconNode"},
-		{name: "no signer", opts: []duties.Option{duties.WithBeaconNode(node), fee}, wantErr: duties.ErrMissingOption, want: "WithSigner"},
-		{name: "no fee recipient", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig)}, wantErr: duties.ErrMissingOption, want: "WithFeeRecipient"},
-		{name: "graffiti too long", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee,
+		{name: "no beacon node", opts: []duties.Option{duties.WithSigner(sig), ch, fee}, wantErr: duties.ErrMissingOption, want: "WithBeaconNode"},
+		{name: "no signer", opts: []duties.Option{duties.WithBeaconNode(node), ch, fee}, wantErr: duties.ErrMissingOption, want: "WithSigner"},
+		{name: "no chain", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee}, wantErr: duties.ErrMissingOption, want: "WithChain"},
+		{name: "no fee recipient", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), ch}, wantErr: duties.ErrMissingOption, want: "WithFeeRecipient"},
+		{name: "graffiti too long", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), ch, fee,
 			duties.WithGraffiti("0123456789012345678901234567890123")}, wantErr: duties.ErrInvalidOption, want: "graffiti"},
-		{name: "complete", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee, duties.WithClock(clock)}},
+		{name: "complete", opts: []duties.Option{duties.WithBeaconNode(node), duties.WithSigner(sig), fee, ch}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := duties.New(context.Background(), tc.opts...)
+			s, err := duties.New(tc.opts...)
 			if tc.wantErr == nil {
 				require.NoError(t, err)
 				require.Equal(t, 3*time.Second, s.SlotClock().SlotDuration())
@@ -113,8 +117,16 @@ func TestDoppelganger(t *testing.T) {
 		e.waitCalls(dutiestest.CallLiveness, 1)
 		e.waitTimer(e.slotStart(41))
 		require.Zero(t, e.signer.calls.Load())
-		// Epoch 5 is clear at its last slot; epoch 6 attests.
+		// Epoch 5 is not clear at its own last slot: its last votes may be
+		// included during epoch 6, where a node that counts only included
+		// attestations sees them.
 		e.clock.Set(e.at(47, 3, 4))
+		e.waitTimer(e.slotStart(48))
+		for _, v := range e.svc.Validators() {
+			require.False(t, v.Signing, "epoch 5 is cleared only once epoch 6 has been checked")
+		}
+		// Epoch 5 is clear at epoch 6's last slot; epoch 7 attests.
+		e.clock.Set(e.at(55, 3, 4))
 		require.Eventually(t, func() bool {
 			for _, v := range e.svc.Validators() {
 				if !v.Signing {
@@ -123,9 +135,9 @@ func TestDoppelganger(t *testing.T) {
 			}
 			return true
 		}, 10*time.Second, 2*time.Millisecond)
-		e.clock.Set(e.slotStart(48))
-		e.waitTimer(e.at(48, 1, 3))
-		e.clock.Set(e.at(48, 1, 3))
+		e.clock.Set(e.slotStart(56))
+		e.waitTimer(e.at(56, 1, 3))
+		e.clock.Set(e.at(56, 1, 3))
 		recs := e.waitCalls(dutiestest.CallSubmitAttestations, 1)
 		require.Len(t, recs[0].Arg.([]any), 4)
 	})
@@ -211,21 +223,21 @@ type recorder struct {
 }
 
 type performed struct {
-	kind     duties.Kind
+	kind     signer.Kind
 	slot     phase0.Slot
 	n        int
 	intoSlot time.Duration
 }
 
-func (r *recorder) Scheduled(duties.Kind, phase0.Slot, int)     {}
-func (r *recorder) Failed(duties.Kind, phase0.Slot, int, error) {}
-func (r *recorder) Performed(kind duties.Kind, slot phase0.Slot, n int, into time.Duration) {
+func (r *recorder) Scheduled(signer.Kind, phase0.Slot, int)     {}
+func (r *recorder) Failed(signer.Kind, phase0.Slot, int, error) {}
+func (r *recorder) Performed(kind signer.Kind, slot phase0.Slot, n int, into time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.performed = append(r.performed, performed{kind, slot, n, into})
 }
 
-func (r *recorder) of(kind duties.Kind) []performed {
+func (r *recorder) of(kind signer.Kind) []performed {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []performed
@@ -250,6 +262,76 @@ func TestKeysAddedAtRuntime(t *testing.T) {
 	recs := e.waitCalls(dutiestest.CallSubmitAttestations, 1)
 	require.Len(t, recs[0].Arg.([]any), 4)
 	require.Len(t, e.svc.Validators(), 4)
-	require.Eventually(t, func() bool { return len(obs.of(duties.KindAttestation)) == 1 }, 10*time.Second, 2*time.Millisecond)
-	require.Equal(t, performed{duties.KindAttestation, start + 1, 4, time.Second}, obs.of(duties.KindAttestation)[0])
+	require.Eventually(t, func() bool { return len(obs.of(signer.KindAttestation)) == 1 }, 10*time.Second, 2*time.Millisecond)
+	require.Equal(t, performed{signer.KindAttestation, start + 1, 4, time.Second}, obs.of(signer.KindAttestation)[0])
+}
+
+// lostCommitSigner signs through the real signer but reports the first batch
+// as failed, as a PostgreSQL connection lost after COMMIT does: the record
+// exists, the caller does not know it.
+type lostCommitSigner struct {
+	*countingSigner
+	lost atomic.Bool
+}
+
+func (s *lostCommitSigner) SignAttestations(ctx context.Context, d []signer.AttestationDuty) ([]signer.AttestationResult, error) {
+	res, err := s.countingSigner.SignAttestations(ctx, d)
+	if err == nil && s.lost.CompareAndSwap(false, true) {
+		return nil, errors.New("connection lost after commit")
+	}
+	return res, err
+}
+
+// TestUncertainCommitIsNotAnotherSigner: a batch whose commit outcome is
+// unknown, then a reorg that moves the duty to a later slot of the same
+// epoch (other data): the double-vote refusal is this run's own record, and
+// vigil goes on instead of stopping as if another instance signed.
+func TestUncertainCommitIsNotAnotherSigner(t *testing.T) {
+	start := phase0.Slot(8*4 + 3)
+	offset := uint64(0)
+	e := newEnv(t, envConfig{validators: 2, startSlot: start,
+		wrapSigner: func(s *countingSigner) duties.Signer { return &lostCommitSigner{countingSigner: s} },
+		configure: func(n *dutiestest.Node) {
+			n.DependentRoots[5] = phase0.Root{0xa}
+			n.AttesterDuty = func(epoch phase0.Epoch, index phase0.ValidatorIndex) *apiv1.AttesterDuty {
+				return &apiv1.AttesterDuty{Slot: phase0.Slot(uint64(epoch)*8 + offset), CommitteeLength: 4, CommitteesAtSlot: 1, ValidatorCommitteeIndex: uint64(index)}
+			}
+		}})
+	e.run()
+	e.clock.Set(e.at(40, 1, 3))
+	e.waitCalls(dutiestest.CallAttestationData, 1)
+	e.waitTimer(e.slotStart(41))
+	require.Zero(t, e.node.Count(dutiestest.CallSubmitAttestations), "the failed batch is not submitted")
+
+	e.node.Update(func(n *dutiestest.Node) {
+		offset = 2
+		n.DependentRoots[5] = phase0.Root{0xb}
+	})
+	e.node.EmitHead(&apiv1.HeadEvent{Slot: 40, PreviousDutyDependentRoot: phase0.Root{0xb}})
+	e.waitCalls(dutiestest.CallAttesterDuties, 3)
+	e.clock.Set(e.at(42, 1, 3))
+	require.Eventually(t, func() bool { return e.signer.attestationCalls.Load() >= 2 }, 10*time.Second, 2*time.Millisecond)
+	// A fatal stop follows the refusal at once; give it the chance to.
+	select {
+	case err := <-e.done:
+		e.done <- err // for the cleanup
+		t.Fatalf("Run stopped as if another signer held the keys: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.Zero(t, e.node.Count(dutiestest.CallSubmitAttestations), "other data for the same target is never signed")
+}
+
+// TestSourceEqualsTargetRefused: attestation data whose source is its own
+// target epoch after genesis is not signed (only genesis justifies itself).
+func TestSourceEqualsTargetRefused(t *testing.T) {
+	slot := phase0.Slot(uint64(electraEpoch) * 8)
+	e := newEnv(t, envConfig{validators: 2, startSlot: slot, configure: func(n *dutiestest.Node) {
+		n.SourceEqualsTarget = true
+	}})
+	e.run()
+	e.clock.Set(e.at(slot, 1, 3))
+	e.waitCalls(dutiestest.CallAttestationData, 1)
+	e.waitTimer(e.slotStart(slot + 1))
+	require.Zero(t, e.signer.attestationCalls.Load())
+	require.Zero(t, e.node.Count(dutiestest.CallSubmitAttestations))
 }

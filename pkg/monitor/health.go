@@ -3,6 +3,8 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -40,19 +42,50 @@ const (
 	checkTimeout = 2 * time.Second
 )
 
-// Health runs the readiness checks.
+// Health runs the readiness checks. Components register their own check as
+// they start (Register); until then a Pending check says what vigil is still
+// waiting for.
 type Health struct {
+	mu     sync.Mutex
 	checks []Check
 }
 
 // NewHealth returns a Health running checks in the order given.
 func NewHealth(checks ...Check) *Health { return &Health{checks: checks} }
 
+// ErrStarting marks a check whose component has not started yet.
+var ErrStarting = errors.New("starting")
+
+// Pending is a placeholder for the check called name that fails with
+// ErrStarting, naming what is not there yet, until Register replaces it.
+func Pending(name, waitingFor string) Check {
+	return Check{Name: name, Run: func(context.Context) (string, error) {
+		return "", fmt.Errorf("%w: %s", ErrStarting, waitingFor)
+	}}
+}
+
+// Register installs c, replacing the check of the same name (its Pending
+// placeholder) or adding it after the others.
+func (h *Health) Register(c Check) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range h.checks {
+		if h.checks[i].Name == c.Name {
+			h.checks[i] = c
+			return
+		}
+	}
+	h.checks = append(h.checks, c)
+}
+
 // Ready runs every check concurrently, each bounded by a timeout.
 func (h *Health) Ready(ctx context.Context) Report {
-	results := make([]CheckResult, len(h.checks))
+	h.mu.Lock()
+	checks := append([]Check(nil), h.checks...)
+	h.mu.Unlock()
+	results := make([]CheckResult, len(checks))
 	var wg sync.WaitGroup
-	for i, c := range h.checks {
+	for i, c := range checks {
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 			defer cancel()

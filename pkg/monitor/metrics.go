@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"log/slog"
 	"runtime"
 	"time"
 
@@ -133,13 +134,23 @@ func (o signerObserver) Failed(kind signer.Kind, n int) {
 	o.m.signingFailures.WithLabelValues(string(kind)).Add(float64(n))
 }
 
+// SlashingDB times each durable check-and-record, as the signer reports it,
+// and counts the calls that failed.
+func (o signerObserver) SlashingDB(kind signer.Kind, took time.Duration, err error) {
+	if err != nil {
+		o.m.dbErrors.Inc()
+		return
+	}
+	o.m.commitDuration.WithLabelValues(string(kind)).Observe(took.Seconds())
+}
+
 type dutiesObserver struct{ m *Metrics }
 
-func (o dutiesObserver) Scheduled(kind duties.Kind, _ phase0.Slot, n int) {
+func (o dutiesObserver) Scheduled(kind signer.Kind, _ phase0.Slot, n int) {
 	o.m.dutiesScheduled.WithLabelValues(string(kind)).Add(float64(n))
 }
 
-func (o dutiesObserver) Performed(kind duties.Kind, _ phase0.Slot, n int, intoSlot time.Duration) {
+func (o dutiesObserver) Performed(kind signer.Kind, _ phase0.Slot, n int, intoSlot time.Duration) {
 	o.m.dutiesPerformed.WithLabelValues(string(kind)).Add(float64(n))
 	// Subscriptions are sent ahead of their slot; a negative delay says
 	// nothing about timeliness.
@@ -148,6 +159,26 @@ func (o dutiesObserver) Performed(kind duties.Kind, _ phase0.Slot, n int, intoSl
 	}
 }
 
-func (o dutiesObserver) Failed(kind duties.Kind, _ phase0.Slot, n int, _ error) {
+func (o dutiesObserver) Failed(kind signer.Kind, _ phase0.Slot, n int, _ error) {
 	o.m.dutiesFailed.WithLabelValues(string(kind)).Add(float64(n))
+}
+
+// DutyLog is the live log of duties: one info line per duty batch done, one
+// warning per batch failed, scheduling at debug level.
+func DutyLog(log *slog.Logger) duties.Observer { return dutyLog{log} }
+
+type dutyLog struct{ log *slog.Logger }
+
+func (l dutyLog) Scheduled(kind signer.Kind, slot phase0.Slot, n int) {
+	l.log.Debug("Duty scheduled", slog.Uint64("slot", uint64(slot)), slog.String("kind", string(kind)), slog.Int("validators", n))
+}
+
+func (l dutyLog) Performed(kind signer.Kind, slot phase0.Slot, n int, intoSlot time.Duration) {
+	l.log.Info("Duty", slog.Uint64("slot", uint64(slot)), slog.String("kind", string(kind)), slog.Int("validators", n),
+		slog.String("result", "ok"), slog.Duration("into_slot", intoSlot.Round(time.Millisecond)))
+}
+
+func (l dutyLog) Failed(kind signer.Kind, slot phase0.Slot, n int, err error) {
+	l.log.Warn("Duty", slog.Uint64("slot", uint64(slot)), slog.String("kind", string(kind)), slog.Int("validators", n),
+		slog.String("result", "failed"), slog.Any("error", err))
 }

@@ -18,9 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-eth/vigil/pkg/beacon"
-	"github.com/vigil-eth/vigil/pkg/duties"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 	"github.com/vigil-eth/vigil/pkg/monitor"
 	"github.com/vigil-eth/vigil/pkg/signer"
+	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -28,10 +29,10 @@ func TestObserversFeedMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := monitor.NewMetrics(reg, "v1.2.3")
 
-	m.Duties().Scheduled(duties.KindAttestation, 10, 5)
-	m.Duties().Performed(duties.KindAttestation, 10, 4, 1100*time.Millisecond)
-	m.Duties().Performed(duties.KindBeaconCommitteeSubscription, 10, 4, -3*time.Second)
-	m.Duties().Failed(duties.KindAttestation, 10, 1, errors.New("node down"))
+	m.Duties().Scheduled(signer.KindAttestation, 10, 5)
+	m.Duties().Performed(signer.KindAttestation, 10, 4, 1100*time.Millisecond)
+	m.Duties().Performed(signer.KindBeaconCommitteeSubscription, 10, 4, -3*time.Second)
+	m.Duties().Failed(signer.KindAttestation, 10, 1, errors.New("node down"))
 	m.Signer().Signed(signer.KindAttestation, 4, 20*time.Millisecond)
 	m.Signer().Signed(signer.KindBlock, 0, time.Millisecond)
 	m.Signer().Refused(signer.KindAttestation, signer.RuleReason(slashprotect.RuleDoubleVote))
@@ -115,32 +116,37 @@ func histogramCounts(t *testing.T, g prometheus.Gatherer) map[string]uint64 {
 	return out
 }
 
-// TestInstrumentSlashingDB runs the wrapper over a real SQLite database:
-// results pass through unchanged and every commit is timed.
-func TestInstrumentSlashingDB(t *testing.T) {
+// TestSignerReportsCommits runs the real signer over a real SQLite database
+// with the monitor as its observer: the signer times every durable commit
+// itself and counts the failed ones; nothing in the monitor stands between
+// the signer and its database.
+func TestSignerReportsCommits(t *testing.T) {
 	ctx := context.Background()
-	db, err := slashprotect.Open(ctx, "sqlite://"+t.TempDir()+"/slashing.db")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, db.Close()) })
-	require.NoError(t, db.SetGenesisValidatorsRoot(ctx, phase0.Root{1}))
-
+	genesis := time.Unix(1_700_000_000, 0)
+	sp := *chaintest.Spec(genesis)
+	db := signertest.OpenSQLite(t, sp.GenesisValidatorsRoot)
 	reg := prometheus.NewPedanticRegistry()
 	m := monitor.NewMetrics(reg, "test")
-	idb := m.InstrumentSlashingDB(db)
-
-	pk := phase0.BLSPubKey{0xaa}
-	v, err := idb.CheckAndRecordAttestations(ctx, []slashprotect.AttestationRequest{{Pubkey: pk, SourceEpoch: 1, TargetEpoch: 2, SigningRoot: phase0.Root{2}}})
+	k := signertest.Key(t, 0)
+	pk := k.Pubkey
+	s, err := signer.New(ctx, signer.WithSlashingDB(db), signer.WithChain(chaintest.Fixed(sp)), signer.WithKeys(k),
+		signer.WithObserver(m.Signer()), signer.WithClock(func() time.Time { return genesis.Add(time.Minute) }),
+		signer.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
-	require.True(t, v[0].Allowed)
-	v, err = idb.CheckAndRecordAttestations(ctx, []slashprotect.AttestationRequest{{Pubkey: pk, SourceEpoch: 1, TargetEpoch: 2, SigningRoot: phase0.Root{3}}})
+	defer s.Close()
+	data := func(root byte) *phase0.AttestationData {
+		return &phase0.AttestationData{Slot: 16, BeaconBlockRoot: phase0.Root{root},
+			Source: &phase0.Checkpoint{Epoch: 1}, Target: &phase0.Checkpoint{Epoch: 2}}
+	}
+	_, err = s.SignAttestation(ctx, pk, data(1))
 	require.NoError(t, err)
-	require.False(t, v[0].Allowed, "a double vote passes through the wrapper as a refusal")
-	bv, err := idb.CheckAndRecordBlock(ctx, slashprotect.BlockRequest{Pubkey: pk, Slot: 5, SigningRoot: phase0.Root{4}})
+	_, err = s.SignAttestation(ctx, pk, data(2))
+	require.ErrorIs(t, err, signer.ErrRefused, "a double vote is a refusal, after a commit that was timed")
+	_, err = s.SignBeaconBlock(ctx, pk, &phase0.BeaconBlock{Slot: 3, Body: &phase0.BeaconBlockBody{}})
 	require.NoError(t, err)
-	require.True(t, bv.Allowed)
 
 	require.NoError(t, db.Close())
-	_, err = idb.CheckAndRecordBlock(ctx, slashprotect.BlockRequest{Pubkey: pk, Slot: 6, SigningRoot: phase0.Root{5}})
+	_, err = s.SignAttestation(ctx, pk, &phase0.AttestationData{Slot: 24, Source: &phase0.Checkpoint{Epoch: 2}, Target: &phase0.Checkpoint{Epoch: 3}})
 	require.Error(t, err)
 
 	counts := histogramCounts(t, reg)

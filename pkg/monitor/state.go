@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"sync"
 	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
@@ -22,7 +23,8 @@ type KeyState struct {
 }
 
 // State is what the monitor reads from the running client at scrape time,
-// so that gauges always describe the present. Nil functions are skipped.
+// so that gauges always describe the present. Nil functions are skipped: a
+// component not started yet has no gauges.
 type State struct {
 	// Keys lists the loaded keys.
 	Keys func() []KeyState
@@ -76,27 +78,63 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 }
 
-// stateCollector turns State into gauges at scrape time.
-type stateCollector struct{ s State }
+// StateCollector turns State into gauges at scrape time. Each component
+// sets its part as it starts.
+type StateCollector struct {
+	mu sync.Mutex
+	s  State
+}
 
 // NewStateCollector returns a collector exporting s at each scrape.
-func NewStateCollector(s State) prometheus.Collector { return stateCollector{s} }
+func NewStateCollector(s State) *StateCollector { return &StateCollector{s: s} }
 
-func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+// SetKeys sets the source of the keys-loaded gauges.
+func (c *StateCollector) SetKeys(f func() []KeyState) { c.mu.Lock(); c.s.Keys = f; c.mu.Unlock() }
+
+// SetNodes sets the source of the beacon node gauges.
+func (c *StateCollector) SetNodes(f func() []beacon.NodeStatus) {
+	c.mu.Lock()
+	c.s.Nodes = f
+	c.mu.Unlock()
+}
+
+// SetVaultTokenTTL sets the source of the Vault token lifetime gauge.
+func (c *StateCollector) SetVaultTokenTTL(f func() (time.Duration, bool)) {
+	c.mu.Lock()
+	c.s.VaultTokenTTL = f
+	c.mu.Unlock()
+}
+
+// SetSlot sets the source of the chain slot gauge.
+func (c *StateCollector) SetSlot(f func() phase0.Slot) { c.mu.Lock(); c.s.Slot = f; c.mu.Unlock() }
+
+// SetSlashingDBUp sets the source of the slashing database gauge.
+func (c *StateCollector) SetSlashingDBUp(f func() bool) {
+	c.mu.Lock()
+	c.s.SlashingDBUp = f
+	c.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descKeys, descWatching, descNodeUp, descNodeSynced, descNodeHead, descNodeDist,
 		descNodeState, descNodeLatency, descVaultTTL, descSlot, descDBUp, descReady} {
 		ch <- d
 	}
 }
 
-func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+// Collect implements prometheus.Collector.
+func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	st := c.s
+	c.mu.Unlock()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	if c.s.Keys != nil {
+	if st.Keys != nil {
 		counts := map[[2]string]int{}
 		watching := 0
-		for _, k := range c.s.Keys() {
+		for _, k := range st.Keys() {
 			counts[[2]string{k.Store, k.Status}]++
 			if k.Watching {
 				watching++
@@ -107,8 +145,8 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descWatching, float64(watching))
 	}
-	if c.s.Nodes != nil {
-		for _, n := range c.s.Nodes() {
+	if st.Nodes != nil {
+		for _, n := range st.Nodes() {
 			gauge(descNodeUp, b2f(NodeUsable(n.State)), n.URL)
 			gauge(descNodeSynced, b2f(NodeSynced(n)), n.URL)
 			gauge(descNodeHead, float64(n.HeadSlot), n.URL)
@@ -117,19 +155,19 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descNodeLatency, n.Latency.Seconds(), n.URL)
 		}
 	}
-	if c.s.VaultTokenTTL != nil {
-		if ttl, ok := c.s.VaultTokenTTL(); ok {
+	if st.VaultTokenTTL != nil {
+		if ttl, ok := st.VaultTokenTTL(); ok {
 			gauge(descVaultTTL, ttl.Seconds())
 		}
 	}
-	if c.s.Slot != nil {
-		gauge(descSlot, float64(c.s.Slot()))
+	if st.Slot != nil {
+		gauge(descSlot, float64(st.Slot()))
 	}
-	if c.s.SlashingDBUp != nil {
-		gauge(descDBUp, b2f(c.s.SlashingDBUp()))
+	if st.SlashingDBUp != nil {
+		gauge(descDBUp, b2f(st.SlashingDBUp()))
 	}
-	if c.s.Ready != nil {
-		gauge(descReady, b2f(c.s.Ready()))
+	if st.Ready != nil {
+		gauge(descReady, b2f(st.Ready()))
 	}
 }
 

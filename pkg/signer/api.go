@@ -12,6 +12,7 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
@@ -27,7 +28,9 @@ type SlashingDB interface {
 
 var _ SlashingDB = (*slashprotect.DB)(nil)
 
-// Kind names a kind of signed message, for observers and errors.
+// Kind names a kind of message a validator signs or sends, as a stable label
+// for logs and metrics. It is vigil's one vocabulary of duties: the duties
+// report each duty by the kind of message it produces.
 type Kind string
 
 // Kinds of signed messages.
@@ -44,6 +47,14 @@ const (
 	KindVoluntaryExit               Kind = "voluntary_exit"
 )
 
+// Kinds of messages a validator client sends that carry no validator
+// signature; the duties report them in the same vocabulary.
+const (
+	KindBeaconCommitteeSubscription Kind = "beacon_committee_subscription"
+	KindSyncCommitteeSubscription   Kind = "sync_committee_subscription"
+	KindProposerPreparation         Kind = "proposer_preparation"
+)
+
 // Reason says why a message was refused, as a stable label for logs and
 // metrics: the name of the slashing-protection rule that refused it
 // (RuleReason), or one of the signer's own guards below.
@@ -57,6 +68,7 @@ const (
 	ReasonUnknownKey     Reason = "unknown_key"
 	ReasonInvalidMessage Reason = "invalid_message"
 	ReasonForkMismatch   Reason = "fork_mismatch"
+	ReasonUnknownFork    Reason = "unknown_fork"
 )
 
 // RuleReason is the Reason of a refusal by a slashing-protection rule: the
@@ -74,6 +86,10 @@ type Observer interface {
 	// Failed counts n messages of kind not signed because of an
 	// infrastructure error (slashing database unreachable, context cancelled).
 	Failed(kind Kind, n int)
+	// SlashingDB reports one call to the slashing-protection database for
+	// messages of kind: how long the check-and-record (its durable commit
+	// included) took, or the error it failed with.
+	SlashingDB(kind Kind, took time.Duration, err error)
 }
 
 // Option configures New.
@@ -81,7 +97,8 @@ type Option func(*options)
 
 type options struct {
 	db           SlashingDB
-	spec         *ChainSpec
+	noDB         bool
+	chain        chainModel
 	keys         []*keystore.Key
 	clock        func() time.Time
 	log          *slog.Logger
@@ -95,12 +112,26 @@ type options struct {
 // (225 × 32 × 12 s).
 const DefaultMaxGapEpochs = 225
 
-// WithSlashingDB sets the slashing-protection database (mandatory).
+// WithSlashingDB sets the slashing-protection database (mandatory unless
+// WithoutSlashingDB).
 func WithSlashingDB(db SlashingDB) Option { return func(o *options) { o.db = db } }
 
-// WithChainSpec sets the chain the signer signs for (mandatory); see
-// ChainSpecFromBeacon.
-func WithChainSpec(spec ChainSpec) Option { return func(o *options) { o.spec = &spec } }
+// WithoutSlashingDB makes a signer for messages that cannot be slashed only
+// (voluntary exits, RANDAO reveals, selection proofs, registrations): it
+// refuses every block and attestation with ErrNoSlashingDB. The exit command
+// uses it so that it never needs the database a running validator client
+// holds locked.
+func WithoutSlashingDB() Option { return func(o *options) { o.noDB = true } }
+
+// chainModel is the chain the signer signs for: *chain.Chain, whose spec
+// follows forks the beacon node schedules while vigil runs.
+type chainModel interface {
+	Spec() *chain.Spec
+}
+
+// WithChain sets the chain the signer signs for (mandatory): every domain
+// and signing root is computed from its current spec.
+func WithChain(c chainModel) Option { return func(o *options) { o.chain = c } }
 
 // WithKeys adds signing keys at construction; the signer takes ownership and
 // zeroes them on removal or Close. If New fails, the caller keeps them.

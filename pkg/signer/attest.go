@@ -8,6 +8,7 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -32,6 +33,7 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 		pubkeys[i] = d.Pubkey
 	}
 	if err := s.loadLatest(ctx, pubkeys); err != nil {
+		s.obs.SlashingDB(kind, 0, err)
 		s.obs.Failed(kind, n)
 		return nil, err
 	}
@@ -40,8 +42,15 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 	reqs := make([]slashprotect.AttestationRequest, 0, n)
 	reqIdx := make([]int, 0, n)
 	objectRoots := make(map[*phase0.AttestationData]phase0.Root)
+	sp := s.spec()
 	for i, d := range duties {
-		root, err := s.attestationSigningRoot(d.Data, objectRoots)
+		if d.Data != nil && d.Data.Target != nil {
+			if err := sp.Signable(d.Data.Target.Epoch); err != nil {
+				results[i].Err = s.refuse(kind, d.Pubkey, ReasonUnknownFork, err)
+				continue
+			}
+		}
+		root, err := s.attestationSigningRoot(sp, d.Data, objectRoots)
 		if err != nil {
 			results[i].Err = s.refuse(kind, d.Pubkey, ReasonInvalidMessage, err)
 			continue
@@ -89,17 +98,19 @@ func (s *Signer) SignAttestations(ctx context.Context, duties []AttestationDuty)
 		defer close(signed)
 		s.signRoots(pubkeys, roots, reqIdx, pending, signErrs)
 	}()
+	dbStart := time.Now()
 	verdicts, err := s.db.CheckAndRecordAttestations(ctx, reqs)
+	took := time.Since(dbStart)
 	<-signed
 	defer clear(pending)
+	if err == nil && len(verdicts) != len(reqs) {
+		err = fmt.Errorf("slashing database returned %d verdicts for %d attestations", len(verdicts), len(reqs))
+	}
+	s.obs.SlashingDB(kind, took, err)
 	if err != nil {
 		s.obs.Failed(kind, len(reqs))
 		s.log.Error("slashing database failed; attestations not signed", "count", len(reqs), "err", err)
 		return nil, fmt.Errorf("check and record %d attestations: %w", len(reqs), err)
-	}
-	if len(verdicts) != len(reqs) {
-		s.obs.Failed(kind, len(reqs))
-		return nil, fmt.Errorf("slashing database returned %d verdicts for %d attestations", len(verdicts), len(reqs))
 	}
 
 	released := 0
@@ -141,13 +152,13 @@ func (s *Signer) SignAttestation(ctx context.Context, pubkey phase0.BLSPubKey, d
 // DOMAIN_BEACON_ATTESTER at the target epoch (consensus specs,
 // get_attestation_signature). Object roots are shared by duties that carry
 // the same *AttestationData, as a committee's do.
-func (s *Signer) attestationSigningRoot(data *phase0.AttestationData, cache map[*phase0.AttestationData]phase0.Root) (phase0.Root, error) {
+func (s *Signer) attestationSigningRoot(sp *chain.Spec, data *phase0.AttestationData, cache map[*phase0.AttestationData]phase0.Root) (phase0.Root, error) {
 	if data == nil || data.Source == nil || data.Target == nil {
 		return phase0.Root{}, fmt.Errorf("%w: attestation data, source or target is missing", ErrInvalidMessage)
 	}
 	// process_attestation rejects a target that is not the slot's epoch;
 	// signing one would only record a vote the chain cannot use.
-	if data.Target.Epoch != s.spec.EpochAtSlot(data.Slot) {
+	if data.Target.Epoch != sp.EpochAtSlot(data.Slot) {
 		return phase0.Root{}, fmt.Errorf("%w: target epoch %d is not the epoch of slot %d", ErrInvalidMessage, data.Target.Epoch, data.Slot)
 	}
 	objectRoot, ok := cache[data]
@@ -159,7 +170,7 @@ func (s *Signer) attestationSigningRoot(data *phase0.AttestationData, cache map[
 		objectRoot = r
 		cache[data] = objectRoot
 	}
-	dom, err := s.domain(s.spec.Domains.BeaconAttester, data.Target.Epoch)
+	dom, err := s.domain(sp, sp.Domains.BeaconAttester, data.Target.Epoch)
 	if err != nil {
 		return phase0.Root{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 )
@@ -28,7 +29,7 @@ const batch313, committees = 313, 64
 //	go test ./pkg/signer -run '^$' -bench AttestationBatch313 -count 3
 func BenchmarkAttestationBatch313(b *testing.B) {
 	ctx := context.Background()
-	sp := signertest.ChainSpec(genesis)
+	sp := *chaintest.Spec(genesis)
 	sp.SlotDuration, sp.SlotsPerEpoch = 12*time.Second, 32
 	keys := signertest.Keys(b, batch313)
 
@@ -52,7 +53,7 @@ func BenchmarkAttestationBatch313(b *testing.B) {
 	newPipeline := func(b *testing.B) func() {
 		db := signertest.OpenSQLite(b, sp.GenesisValidatorsRoot)
 		clock := signertest.NewClock(genesis)
-		s, err := signer.New(ctx, signer.WithSlashingDB(db), signer.WithChainSpec(sp),
+		s, err := signer.New(ctx, signer.WithSlashingDB(db), signer.WithChain(chaintest.Fixed(sp)),
 			signer.WithKeys(signertest.Keys(b, batch313)...), signer.WithClock(clock.Now),
 			signer.WithLogger(slog.New(slog.DiscardHandler)))
 		require.NoError(b, err)

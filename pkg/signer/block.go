@@ -19,6 +19,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/electra"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -208,8 +209,12 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 	if err != nil {
 		return none, s.refuse(kind, pk, ReasonInvalidMessage, err)
 	}
-	epoch := s.spec.EpochAtSlot(f.slot)
-	scheduled := s.spec.forkAt(epoch).version
+	sp := s.spec()
+	epoch := sp.EpochAtSlot(f.slot)
+	if err := sp.Signable(epoch); err != nil {
+		return none, s.refuse(kind, pk, ReasonUnknownFork, err, "slot", f.slot)
+	}
+	scheduled := sp.ForkAt(epoch).Name
 	if !slices.Contains(f.versions, scheduled) || (want != nil && *want != scheduled) {
 		return none, s.refuse(kind, pk, ReasonForkMismatch,
 			fmt.Errorf("%w: %T at slot %d, where the fork is %s", ErrForkMismatch, block, f.slot, scheduled), "slot", f.slot)
@@ -218,6 +223,7 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 		return none, s.refuse(kind, pk, ReasonFuture, err, "slot", f.slot)
 	}
 	if err := s.loadLatest(ctx, []phase0.BLSPubKey{pk}); err != nil {
+		s.obs.SlashingDB(kind, 0, err)
 		s.obs.Failed(kind, 1)
 		return none, err
 	}
@@ -231,7 +237,7 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 	if !held {
 		return none, s.refuse(kind, pk, ReasonUnknownKey, ErrUnknownKey, "slot", f.slot)
 	}
-	dom, err := s.domain(s.spec.Domains.BeaconProposer, epoch)
+	dom, err := s.domain(sp, sp.Domains.BeaconProposer, epoch)
 	if err != nil {
 		return none, err
 	}
@@ -240,10 +246,12 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 		return none, err
 	}
 	// Rule 1: the record is durably committed when this returns Allowed.
+	dbStart := time.Now()
 	v, err := s.db.CheckAndRecordBlock(ctx, slashprotect.BlockRequest{Pubkey: pk, Slot: f.slot, SigningRoot: root})
+	s.obs.SlashingDB(kind, time.Since(dbStart), err)
 	if err != nil {
 		s.obs.Failed(kind, 1)
-		s.log.Error("slashing database failed; block not signed", "pubkey", shortPubkey(pk), "slot", f.slot, "err", err)
+		s.log.Error("slashing database failed; block not signed", "pubkey", pubkey.Short(pk), "slot", f.slot, "err", err)
 		return none, fmt.Errorf("check and record block at slot %d: %w", f.slot, err)
 	}
 	if !v.Allowed {
@@ -260,11 +268,11 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 // validator client does not ask its beacon node to build a block it may not
 // sign (a different one would be a double proposal, the same one was already
 // broadcast by its predecessor). It is advisory: SignProposal still decides.
-func (s *Signer) BlockRecorded(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot) (bool, error) {
-	found, err := s.db.LatestRecords(ctx, []phase0.BLSPubKey{pubkey})
+func (s *Signer) BlockRecorded(ctx context.Context, pk phase0.BLSPubKey, slot phase0.Slot) (bool, error) {
+	found, err := s.db.LatestRecords(ctx, []phase0.BLSPubKey{pk})
 	if err != nil {
-		return false, fmt.Errorf("read block history of %s: %w", shortPubkey(pubkey), err)
+		return false, fmt.Errorf("read block history of %s: %w", pubkey.Short(pk), err)
 	}
-	l, ok := found[pubkey]
+	l, ok := found[pk]
 	return ok && l.BlockSlot != nil && *l.BlockSlot >= slot, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
@@ -185,7 +186,7 @@ func electraLike(v spec.DataVersion, epoch phase0.Epoch) forkBlocks {
 }
 
 // forkVersion is the version the test expects for a data version.
-func forkVersion(sp signer.ChainSpec, v spec.DataVersion) phase0.Version {
+func forkVersion(sp chain.Spec, v spec.DataVersion) phase0.Version {
 	return map[spec.DataVersion]phase0.Version{
 		spec.DataVersionPhase0: sp.GenesisForkVersion, spec.DataVersionAltair: sp.Altair.Version,
 		spec.DataVersionBellatrix: sp.Bellatrix.Version, spec.DataVersionCapella: sp.Capella.Version,

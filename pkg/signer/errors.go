@@ -6,6 +6,7 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -27,6 +28,9 @@ var (
 	// ErrForkMismatch refuses a versioned block whose version is not the fork
 	// scheduled at its slot.
 	ErrForkMismatch = errors.New("block version does not match the fork scheduled at its slot")
+	// ErrNoSlashingDB refuses a block or attestation to a signer built
+	// WithoutSlashingDB.
+	ErrNoSlashingDB = errors.New("this signer has no slashing-protection database and signs no blocks or attestations")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("signer is closed")
 )
@@ -47,11 +51,16 @@ type RefusalError struct {
 
 // Error implements error.
 func (e *RefusalError) Error() string {
-	return fmt.Sprintf("refused to sign %s for %s: %v", e.Kind, shortPubkey(e.Pubkey), e.Err)
+	return fmt.Sprintf("refused to sign %s for %s: %v", e.Kind, pubkey.Short(e.Pubkey), e.Err)
+}
+
+// DoubleSigned reports whether the slashing database refused the message
+// because it already holds a different one for the same target epoch (a double
+// vote) or slot (a double block): what another signer, or an earlier run,
+// leaves behind. It spares callers the slashprotect vocabulary.
+func (e *RefusalError) DoubleSigned() bool {
+	return e.Rule == slashprotect.RuleDoubleVote || e.Rule == slashprotect.RuleDoubleBlock
 }
 
 // Unwrap returns ErrRefused and the reason's error.
 func (e *RefusalError) Unwrap() []error { return []error{ErrRefused, e.Err} }
-
-// shortPubkey abbreviates a pubkey for errors and logs, as operators' tools do.
-func shortPubkey(pk phase0.BLSPubKey) string { return fmt.Sprintf("%#x…%x", pk[:4], pk[46:]) }

@@ -9,6 +9,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
@@ -73,6 +74,7 @@ func TestAttestationGating(t *testing.T) {
 					require.NotEqual(t, slashprotect.RuleNone, refusal.Rule, "step %d: the slashprotect rule travels with the refusal", i)
 					require.Equal(t, st.want, refusal.Rule.Err(), "step %d", i)
 					require.Equal(t, signer.RuleReason(refusal.Rule), refusal.Reason, "step %d", i)
+					require.Equal(t, st.want == slashprotect.ErrDoubleVote, refusal.DoubleSigned(), "step %d", i)
 					require.Equal(t, 1, e.obs.RefusedCount(refusal.Reason), "step %d: counted under the rule's name", i)
 					require.Equal(t, phase0.BLSSignature{}, sig, "step %d: a refusal carries no signature", i)
 					after, herr := e.store.History(ctx, pk, 0)
@@ -223,7 +225,7 @@ func TestBlockGating(t *testing.T) {
 
 // testVersionAt is the fork version at epoch in signertest.ChainSpec, whose
 // forks Altair … Fulu start at epochs 1 … 6.
-func testVersionAt(sp signer.ChainSpec, epoch phase0.Epoch) phase0.Version {
+func testVersionAt(sp chain.Spec, epoch phase0.Epoch) phase0.Version {
 	versions := []phase0.Version{sp.GenesisForkVersion, sp.Altair.Version, sp.Bellatrix.Version,
 		sp.Capella.Version, sp.Deneb.Version, sp.Electra.Version, sp.Fulu.Version}
 	return versions[min(int(epoch), len(versions)-1)]

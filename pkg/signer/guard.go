@@ -18,9 +18,9 @@ import (
 // (the Medalla clock incident); one epoch of slack covers next-epoch duties
 // and ordinary clock skew.
 func (s *Signer) checkFuture(now time.Time, slot phase0.Slot, epoch phase0.Epoch) error {
-	cur := s.spec.SlotAt(now)
-	curEpoch := s.spec.EpochAtSlot(cur)
-	if uint64(slot) > uint64(cur)+s.spec.SlotsPerEpoch || epoch > curEpoch+1 {
+	cur := s.spec().SlotAt(now)
+	curEpoch := s.spec().EpochAtSlot(cur)
+	if uint64(slot) > uint64(cur)+s.spec().SlotsPerEpoch || epoch > curEpoch+1 {
 		return fmt.Errorf("%w: slot %d (epoch %d) while the wall clock is at slot %d (epoch %d)",
 			ErrFuture, slot, epoch, cur, curEpoch)
 	}
@@ -74,7 +74,7 @@ func (s *Signer) latestEpochOf(l slashprotect.Latest) latestEpoch {
 	}
 	for _, slot := range []*phase0.Slot{l.BlockSlot, l.Watermarks.BlockSlot} {
 		if slot != nil {
-			see(s.spec.EpochAtSlot(*slot))
+			see(s.spec().EpochAtSlot(*slot))
 		}
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 )
@@ -66,7 +67,7 @@ func TestFutureGuard(t *testing.T) {
 func TestLongGap(t *testing.T) {
 	ctx := context.Background()
 	const spe = 8
-	sp := signertest.ChainSpec(genesis)
+	sp := *chaintest.Spec(genesis)
 	tests := []struct {
 		name     string
 		override bool
@@ -89,7 +90,7 @@ func TestLongGap(t *testing.T) {
 			clock := signertest.NewClock(genesis)
 			newSigner := func(override bool) *signer.Signer {
 				opts := []signer.Option{
-					signer.WithSlashingDB(db), signer.WithChainSpec(sp), signer.WithKeys(signertest.Key(t, 0)),
+					signer.WithSlashingDB(db), signer.WithChain(chaintest.Fixed(sp)), signer.WithKeys(signertest.Key(t, 0)),
 					signer.WithClock(clock.Now), signer.WithMaxGapEpochs(10), signer.WithLogger(slog.New(slog.DiscardHandler)),
 				}
 				if override {

@@ -10,6 +10,8 @@ import (
 	"github.com/herumi/bls-eth-go-binary/bls"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
@@ -24,7 +26,7 @@ type env struct {
 	db signer.SlashingDB
 	// store is the database itself, for inspecting what was recorded.
 	store *slashprotect.DB
-	spec  signer.ChainSpec
+	spec  chain.Spec
 	clock *signertest.Clock
 	obs   *signertest.Observer
 	keys  []*keystore.Key
@@ -33,7 +35,7 @@ type env struct {
 
 type envConfig struct {
 	keys int
-	spec *signer.ChainSpec
+	spec *chain.Spec
 	// wrap lets a test put a fault injector in front of the database.
 	wrap func(signer.SlashingDB) signer.SlashingDB
 	opts []signer.Option
@@ -44,7 +46,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if cfg.keys == 0 {
 		cfg.keys = 4
 	}
-	spec := signertest.ChainSpec(genesis)
+	spec := *chaintest.Spec(genesis)
 	if cfg.spec != nil {
 		spec = *cfg.spec
 	}
@@ -61,7 +63,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	// The signer owns (and zeroes) the keys it is given, so it gets copies.
 	given := signertest.Keys(t, cfg.keys)
 	opts := append([]signer.Option{
-		signer.WithSlashingDB(db), signer.WithChainSpec(spec), signer.WithKeys(given...),
+		signer.WithSlashingDB(db), signer.WithChain(chaintest.Fixed(spec)), signer.WithKeys(given...),
 		signer.WithClock(e.clock.Now), signer.WithObserver(e.obs),
 		signer.WithLogger(slog.New(slog.DiscardHandler)),
 	}, cfg.opts...)
@@ -90,7 +92,7 @@ func verify(t *testing.T, pk phase0.BLSPubKey, root phase0.Root, sig phase0.BLSS
 
 // att builds attestation data at slot with the given source and a target in
 // the slot's epoch; tag varies the block root.
-func att(spec signer.ChainSpec, slot phase0.Slot, source phase0.Epoch, tag byte) *phase0.AttestationData {
+func att(spec chain.Spec, slot phase0.Slot, source phase0.Epoch, tag byte) *phase0.AttestationData {
 	return &phase0.AttestationData{
 		Slot:            slot,
 		BeaconBlockRoot: phase0.Root{tag, 1},
@@ -100,7 +102,7 @@ func att(spec signer.ChainSpec, slot phase0.Slot, source phase0.Epoch, tag byte)
 }
 
 // attRoot computes an attestation's signing root by hand.
-func attRoot(t *testing.T, spec signer.ChainSpec, v phase0.Version, d *phase0.AttestationData) phase0.Root {
+func attRoot(t *testing.T, spec chain.Spec, v phase0.Version, d *phase0.AttestationData) phase0.Root {
 	t.Helper()
 	obj, err := d.HashTreeRoot()
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package signer
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/attestantio/go-eth2-client/spec"
 	"github.com/attestantio/go-eth2-client/spec/altair"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+
+	"github.com/vigil-eth/vigil/pkg/chain"
 )
 
 // Messages that cannot be slashed are signed without a slashing-protection
@@ -18,13 +21,13 @@ import (
 // SignRANDAOReveal signs the RANDAO reveal for epoch (consensus specs,
 // get_epoch_signature: the epoch as SSZ uint64 under DOMAIN_RANDAO).
 func (s *Signer) SignRANDAOReveal(ctx context.Context, pubkey phase0.BLSPubKey, epoch phase0.Epoch) (phase0.BLSSignature, error) {
-	return s.signMessage(KindRANDAO, pubkey, s.spec.Domains.Randao, epoch, uint64Root(uint64(epoch)), nil)
+	return s.signMessage(KindRANDAO, pubkey, s.spec().Domains.Randao, epoch, uint64Root(uint64(epoch)), nil)
 }
 
 // SignSelectionProof signs the aggregation slot selection proof for slot
 // (consensus specs, get_slot_signature).
 func (s *Signer) SignSelectionProof(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot) (phase0.BLSSignature, error) {
-	return s.signMessage(KindSelectionProof, pubkey, s.spec.Domains.SelectionProof, s.spec.EpochAtSlot(slot), uint64Root(uint64(slot)), nil)
+	return s.signMessage(KindSelectionProof, pubkey, s.spec().Domains.SelectionProof, s.spec().EpochAtSlot(slot), uint64Root(uint64(slot)), nil)
 }
 
 // SignAggregateAndProof signs an aggregate-and-proof, before or after Electra
@@ -75,31 +78,32 @@ func (s *Signer) SignAggregateAndProof(ctx context.Context, pubkey phase0.BLSPub
 	default:
 		return invalid("unsupported aggregate and proof version %s", aggregate.Version)
 	}
-	epoch := s.spec.EpochAtSlot(slot)
+	sp := s.spec()
+	epoch := sp.EpochAtSlot(slot)
 	// Electra changed the Attestation container (committee_bits), so the
 	// container must match the fork at the slot or the root is for another
 	// object than the chain will verify.
-	scheduled := s.spec.forkAt(epoch).version
+	scheduled := sp.ForkAt(epoch).Name
 	if electra != (scheduled >= spec.DataVersionElectra) {
 		return none, s.refuse(kind, pubkey, ReasonForkMismatch,
 			fmt.Errorf("%w: %s aggregate at slot %d, where the fork is %s", ErrForkMismatch, aggregate.Version, slot, scheduled))
 	}
-	return s.signMessage(kind, pubkey, s.spec.Domains.AggregateAndProof, epoch, nil, htr)
+	return s.signMessage(kind, pubkey, sp.Domains.AggregateAndProof, epoch, nil, htr)
 }
 
 // SignSyncCommitteeMessage signs the sync committee message for the beacon
 // block root at slot (consensus specs altair, get_sync_committee_message).
 func (s *Signer) SignSyncCommitteeMessage(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot, blockRoot phase0.Root) (phase0.BLSSignature, error) {
 	// hash_tree_root of a Root is the root itself.
-	return s.signMessage(KindSyncCommitteeMessage, pubkey, s.spec.Domains.SyncCommittee, s.spec.EpochAtSlot(slot), blockRoot[:], nil)
+	return s.signMessage(KindSyncCommitteeMessage, pubkey, s.spec().Domains.SyncCommittee, s.spec().EpochAtSlot(slot), blockRoot[:], nil)
 }
 
 // SignSyncCommitteeSelectionProof signs the sync aggregator selection data for
 // slot and subcommittee (consensus specs altair, get_sync_committee_selection_proof).
 func (s *Signer) SignSyncCommitteeSelectionProof(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot, subcommitteeIndex uint64) (phase0.BLSSignature, error) {
 	data := &altair.SyncAggregatorSelectionData{Slot: slot, SubcommitteeIndex: subcommitteeIndex}
-	return s.signMessage(KindSyncCommitteeSelectionProof, pubkey, s.spec.Domains.SyncCommitteeSelectionProof,
-		s.spec.EpochAtSlot(slot), nil, data.HashTreeRoot)
+	return s.signMessage(KindSyncCommitteeSelectionProof, pubkey, s.spec().Domains.SyncCommitteeSelectionProof,
+		s.spec().EpochAtSlot(slot), nil, data.HashTreeRoot)
 }
 
 // SignContributionAndProof signs a sync committee contribution-and-proof
@@ -109,8 +113,8 @@ func (s *Signer) SignContributionAndProof(ctx context.Context, pubkey phase0.BLS
 		return phase0.BLSSignature{}, s.refuse(KindContributionAndProof, pubkey, ReasonInvalidMessage,
 			fmt.Errorf("%w: contribution and proof is incomplete", ErrInvalidMessage))
 	}
-	return s.signMessage(KindContributionAndProof, pubkey, s.spec.Domains.ContributionAndProof,
-		s.spec.EpochAtSlot(cp.Contribution.Slot), nil, cp.HashTreeRoot)
+	return s.signMessage(KindContributionAndProof, pubkey, s.spec().Domains.ContributionAndProof,
+		s.spec().EpochAtSlot(cp.Contribution.Slot), nil, cp.HashTreeRoot)
 }
 
 // SignValidatorRegistration signs a builder registration with the key of
@@ -123,7 +127,7 @@ func (s *Signer) SignValidatorRegistration(ctx context.Context, reg *apiv1.Valid
 		return phase0.BLSSignature{}, s.refuse(kind, phase0.BLSPubKey{}, ReasonInvalidMessage,
 			fmt.Errorf("%w: registration is nil", ErrInvalidMessage))
 	}
-	dom, err := ComputeDomain(s.spec.Domains.ApplicationBuilder, s.spec.GenesisForkVersion, phase0.Root{})
+	dom, err := ComputeDomain(s.spec().Domains.ApplicationBuilder, s.spec().GenesisForkVersion, phase0.Root{})
 	if err != nil {
 		return phase0.BLSSignature{}, err
 	}
@@ -140,6 +144,9 @@ func (s *Signer) SignVoluntaryExit(ctx context.Context, pubkey phase0.BLSPubKey,
 		return phase0.BLSSignature{}, s.refuse(kind, pubkey, ReasonInvalidMessage, fmt.Errorf("%w: exit is nil", ErrInvalidMessage))
 	}
 	dom, err := s.VoluntaryExitDomain(exit.Epoch)
+	if errors.Is(err, chain.ErrUnknownFork) {
+		return phase0.BLSSignature{}, s.refuse(kind, pubkey, ReasonUnknownFork, err)
+	}
 	if err != nil {
 		return phase0.BLSSignature{}, err
 	}
@@ -150,18 +157,25 @@ func (s *Signer) SignVoluntaryExit(ctx context.Context, pubkey phase0.BLSPubKey,
 // An exit can only be processed at or after its epoch, so it is verified
 // under EIP-7044's rule once either the wall clock or its epoch reaches Deneb.
 func (s *Signer) VoluntaryExitDomain(epoch phase0.Epoch) (phase0.Domain, error) {
-	now := s.spec.EpochAtSlot(s.spec.SlotAt(s.now()))
-	deneb := s.spec.Deneb.Epoch
-	if deneb != FarFutureEpoch && (now >= deneb || epoch >= deneb) {
-		return s.domainWithVersion(s.spec.Domains.VoluntaryExit, s.spec.Capella.Version)
+	sp := s.spec()
+	now := sp.EpochAtSlot(sp.SlotAt(s.now()))
+	if err := sp.Signable(max(now, epoch)); err != nil {
+		return phase0.Domain{}, err
 	}
-	return s.domain(s.spec.Domains.VoluntaryExit, epoch)
+	deneb := sp.Deneb.Epoch
+	if deneb != chain.FarFutureEpoch && (now >= deneb || epoch >= deneb) {
+		return s.domainWithVersion(sp, sp.Domains.VoluntaryExit, sp.Capella.Version)
+	}
+	return s.domain(sp, sp.Domains.VoluntaryExit, epoch)
 }
 
 // signMessage signs an unslashable message under domain type dt at epoch;
 // the object root is either given or computed by htr.
 func (s *Signer) signMessage(kind Kind, pk phase0.BLSPubKey, dt phase0.DomainType, epoch phase0.Epoch, objectRoot []byte, htr func() ([32]byte, error)) (phase0.BLSSignature, error) {
-	dom, err := s.domain(dt, epoch)
+	dom, err := s.domain(s.spec(), dt, epoch)
+	if errors.Is(err, chain.ErrUnknownFork) {
+		return phase0.BLSSignature{}, s.refuse(kind, pk, ReasonUnknownFork, err)
+	}
 	if err != nil {
 		return phase0.BLSSignature{}, err
 	}

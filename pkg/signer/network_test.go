@@ -10,6 +10,8 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/signer/signertest"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
@@ -21,10 +23,10 @@ import (
 // "now") is refused at start.
 func TestNetworkTimingBound(t *testing.T) {
 	ctx := context.Background()
-	sp := signertest.ChainSpec(genesis)
+	sp := *chaintest.Spec(genesis)
 	db := signertest.OpenSQLite(t, sp.GenesisValidatorsRoot)
-	start := func(spec signer.ChainSpec) error {
-		s, err := signer.New(ctx, signer.WithSlashingDB(db), signer.WithChainSpec(spec), signer.WithLogger(slog.New(slog.DiscardHandler)))
+	start := func(spec chain.Spec) error {
+		s, err := signer.New(ctx, signer.WithSlashingDB(db), signer.WithChain(chaintest.Fixed(spec)), signer.WithLogger(slog.New(slog.DiscardHandler)))
 		if err == nil {
 			require.NoError(t, s.Close())
 		}

@@ -102,6 +102,8 @@ func TestSignaturesReleasedOnlyWhenAllowed(t *testing.T) {
 				require.Error(t, err)
 				require.Nil(t, res, "no results, so no signatures")
 				require.Zero(t, e.obs.SignedCount(signer.KindAttestation))
+				_, dbErrs := e.obs.SlashingDBCalls(signer.KindAttestation)
+				require.Equal(t, 1, dbErrs, "the signer reports the failed commit to its observer")
 				return
 			}
 			require.NoError(t, err)
@@ -116,6 +118,8 @@ func TestSignaturesReleasedOnlyWhenAllowed(t *testing.T) {
 				require.Equal(t, phase0.BLSSignature{}, r.Signature, "duty %d", i)
 			}
 			require.Equal(t, len(e.pks)-tc.wantRefused, e.obs.SignedCount(signer.KindAttestation))
+			calls, _ := e.obs.SlashingDBCalls(signer.KindAttestation)
+			require.Equal(t, 1, calls, "one commit per batch, reported by the signer")
 		})
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/herumi/bls-eth-go-binary/bls"
 
 	"github.com/vigil-eth/vigil/internal/blsinit"
+	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/keystore"
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -31,14 +33,18 @@ var ErrMissingOption = errors.New("mandatory option missing")
 // concurrent use.
 type Signer struct {
 	db           SlashingDB
-	spec         ChainSpec
+	chain        chainModel
 	now          func() time.Time
 	log          *slog.Logger
 	obs          Observer
 	maxGapEpochs uint64
 	allowLongGap bool
 	workers      int
-	domains      map[domainKey]phase0.Domain
+	// domains caches compute_domain per domain type and fork version; the
+	// genesis validators root never changes for a signer, so entries stay
+	// valid when the chain model gains a fork.
+	domainsMu sync.RWMutex
+	domains   map[domainKey]phase0.Domain
 
 	mu     sync.RWMutex // guards keys and closed; held for reading while a secret is in use
 	keys   map[phase0.BLSPubKey]*keystore.Key
@@ -70,14 +76,17 @@ func New(ctx context.Context, opts ...Option) (*Signer, error) {
 		opt(&o)
 	}
 	switch {
-	case o.db == nil:
+	case o.db == nil && !o.noDB:
 		return nil, fmt.Errorf("%w: WithSlashingDB", ErrMissingOption)
-	case o.spec == nil:
-		return nil, fmt.Errorf("%w: WithChainSpec", ErrMissingOption)
+	case o.db != nil && o.noDB:
+		return nil, fmt.Errorf("%w: WithSlashingDB and WithoutSlashingDB exclude each other", ErrInvalidMessage)
+	case o.chain == nil:
+		return nil, fmt.Errorf("%w: WithChain", ErrMissingOption)
 	case o.clock == nil:
 		return nil, fmt.Errorf("%w: WithClock was given a nil clock", ErrMissingOption)
 	}
-	if err := o.spec.Validate(); err != nil {
+	sp := o.chain.Spec()
+	if err := sp.Validate(); err != nil {
 		return nil, err
 	}
 	if err := blsinit.Init(); err != nil {
@@ -92,16 +101,20 @@ func New(ctx context.Context, opts ...Option) (*Signer, error) {
 	if o.workers <= 0 {
 		o.workers = runtime.GOMAXPROCS(0)
 	}
+	if o.noDB {
+		o.db = noSlashingDB{}
+	}
 	// The database records the root and the chain's timing on first use and
 	// refuses any other from then on: a signer for another network must not
 	// start, nor one whose beacon node shifts the genesis time (and with it the
-	// far-future guard's "now", checkFuture).
-	timing := slashprotect.Timing{GenesisTime: o.spec.GenesisTime, SlotDuration: o.spec.SlotDuration, SlotsPerEpoch: o.spec.SlotsPerEpoch}
-	if err := o.db.BindNetwork(ctx, o.spec.GenesisValidatorsRoot, timing); err != nil {
+	// far-future guard's "now", checkFuture). pkg/chain keeps the timing it
+	// started with for the rest of the run.
+	timing := slashprotect.Timing{GenesisTime: sp.GenesisTime, SlotDuration: sp.SlotDuration, SlotsPerEpoch: sp.SlotsPerEpoch}
+	if err := o.db.BindNetwork(ctx, sp.GenesisValidatorsRoot, timing); err != nil {
 		switch {
 		case errors.Is(err, slashprotect.ErrWrongNetwork):
 			return nil, fmt.Errorf("beacon node's genesis validators root %#x is not the slashing database's: "+
-				"the node or the database belongs to another network: %w", o.spec.GenesisValidatorsRoot[:], err)
+				"the node or the database belongs to another network: %w", sp.GenesisValidatorsRoot[:], err)
 		case errors.Is(err, slashprotect.ErrWrongTiming):
 			return nil, fmt.Errorf("beacon node's genesis time or slot timing is not the slashing database's: %w", err)
 		}
@@ -109,18 +122,16 @@ func New(ctx context.Context, opts ...Option) (*Signer, error) {
 	}
 	s := &Signer{
 		db:           o.db,
-		spec:         *o.spec,
+		chain:        o.chain,
 		now:          o.clock,
 		log:          o.log,
 		obs:          o.observer,
 		maxGapEpochs: o.maxGapEpochs,
 		allowLongGap: o.allowLongGap,
 		workers:      o.workers,
+		domains:      make(map[domainKey]phase0.Domain),
 		keys:         make(map[phase0.BLSPubKey]*keystore.Key),
 		latest:       make(map[phase0.BLSPubKey]latestEpoch),
-	}
-	if err := s.buildDomains(); err != nil {
-		return nil, err
 	}
 	if err := s.AddKeys(o.keys...); err != nil {
 		return nil, err
@@ -128,35 +139,35 @@ func New(ctx context.Context, opts ...Option) (*Signer, error) {
 	return s, nil
 }
 
-// buildDomains precomputes every domain the signer can need: each domain
-// type under each scheduled fork version, plus the builder domain.
-func (s *Signer) buildDomains() error {
-	d := s.spec.Domains
-	types := []phase0.DomainType{d.BeaconProposer, d.BeaconAttester, d.Randao, d.Deposit, d.VoluntaryExit,
-		d.SelectionProof, d.AggregateAndProof, d.SyncCommittee, d.SyncCommitteeSelectionProof, d.ContributionAndProof}
-	s.domains = make(map[domainKey]phase0.Domain)
-	for _, f := range s.spec.forks() {
-		for _, dt := range types {
-			dom, err := ComputeDomain(dt, f.fork.Version, s.spec.GenesisValidatorsRoot)
-			if err != nil {
-				return err
-			}
-			s.domains[domainKey{dt, f.fork.Version}] = dom
-		}
+// spec is the chain model now; read it once per message so that a message
+// is computed against one consistent spec.
+func (s *Signer) spec() *chain.Spec { return s.chain.Spec() }
+
+// domain is get_domain for a domain type at an epoch, using the fork
+// schedule. It refuses an epoch at or after a fork vigil cannot name.
+func (s *Signer) domain(sp *chain.Spec, dt phase0.DomainType, epoch phase0.Epoch) (phase0.Domain, error) {
+	if err := sp.Signable(epoch); err != nil {
+		return phase0.Domain{}, err
 	}
-	return nil
+	return s.domainWithVersion(sp, dt, sp.ForkAt(epoch).Version)
 }
 
-// domain is get_domain for a domain type at an epoch, using the fork schedule.
-func (s *Signer) domain(dt phase0.DomainType, epoch phase0.Epoch) (phase0.Domain, error) {
-	return s.domainWithVersion(dt, s.spec.forkAt(epoch).fork.Version)
-}
-
-func (s *Signer) domainWithVersion(dt phase0.DomainType, v phase0.Version) (phase0.Domain, error) {
-	if dom, ok := s.domains[domainKey{dt, v}]; ok {
+func (s *Signer) domainWithVersion(sp *chain.Spec, dt phase0.DomainType, v phase0.Version) (phase0.Domain, error) {
+	key := domainKey{dt, v}
+	s.domainsMu.RLock()
+	dom, ok := s.domains[key]
+	s.domainsMu.RUnlock()
+	if ok {
 		return dom, nil
 	}
-	return ComputeDomain(dt, v, s.spec.GenesisValidatorsRoot)
+	dom, err := ComputeDomain(dt, v, sp.GenesisValidatorsRoot)
+	if err != nil {
+		return phase0.Domain{}, err
+	}
+	s.domainsMu.Lock()
+	s.domains[key] = dom
+	s.domainsMu.Unlock()
+	return dom, nil
 }
 
 // AddKeys hands keys to the signer, which then owns them (it zeroes them on
@@ -169,7 +180,7 @@ func (s *Signer) AddKeys(keys ...*keystore.Key) error {
 			return fmt.Errorf("add keys: %w: nil key", ErrInvalidMessage)
 		}
 		if keystore.PublicKey(k.Secret) != k.Pubkey {
-			return fmt.Errorf("add key %s: %w", shortPubkey(k.Pubkey), ErrKeyMismatch)
+			return fmt.Errorf("add key %s: %w", pubkey.Short(k.Pubkey), ErrKeyMismatch)
 		}
 	}
 	s.mu.Lock()
@@ -225,9 +236,6 @@ func (s *Signer) HasKey(pubkey phase0.BLSPubKey) bool {
 	return ok
 }
 
-// ChainSpec returns the chain the signer signs for.
-func (s *Signer) ChainSpec() ChainSpec { return s.spec }
-
 // Close zeroes and forgets every key; later calls fail with ErrClosed. It does
 // not close the slashing database, which the caller owns.
 func (s *Signer) Close() error {
@@ -248,7 +256,7 @@ func (s *Signer) refuse(kind Kind, pk phase0.BLSPubKey, reason Reason, err error
 
 func (s *Signer) refusal(r *RefusalError, attrs ...any) *RefusalError {
 	s.obs.Refused(r.Kind, r.Reason)
-	s.log.Warn("refused to sign", append([]any{"kind", r.Kind, "pubkey", shortPubkey(r.Pubkey), "reason", r.Reason, "err", r.Err}, attrs...)...)
+	s.log.Warn("refused to sign", append([]any{"kind", r.Kind, "pubkey", pubkey.Short(r.Pubkey), "reason", r.Reason, "err", r.Err}, attrs...)...)
 	return r
 }
 
@@ -350,6 +358,26 @@ func (s *Signer) signSingle(kind Kind, pk phase0.BLSPubKey, root phase0.Root, st
 
 type nopObserver struct{}
 
-func (nopObserver) Signed(Kind, int, time.Duration) {}
-func (nopObserver) Refused(Kind, Reason)            {}
-func (nopObserver) Failed(Kind, int)                {}
+func (nopObserver) Signed(Kind, int, time.Duration)       {}
+func (nopObserver) Refused(Kind, Reason)                  {}
+func (nopObserver) Failed(Kind, int)                      {}
+func (nopObserver) SlashingDB(Kind, time.Duration, error) {}
+
+// noSlashingDB stands in for the database of a signer built
+// WithoutSlashingDB: it refuses every check-and-record, so no block or
+// attestation can be signed, and records nothing.
+type noSlashingDB struct{}
+
+func (noSlashingDB) CheckAndRecordAttestations(context.Context, []slashprotect.AttestationRequest) ([]slashprotect.Verdict, error) {
+	return nil, ErrNoSlashingDB
+}
+
+func (noSlashingDB) CheckAndRecordBlock(context.Context, slashprotect.BlockRequest) (slashprotect.Verdict, error) {
+	return slashprotect.Verdict{}, ErrNoSlashingDB
+}
+
+func (noSlashingDB) BindNetwork(context.Context, phase0.Root, slashprotect.Timing) error { return nil }
+
+func (noSlashingDB) LatestRecords(context.Context, []phase0.BLSPubKey) (map[phase0.BLSPubKey]slashprotect.Latest, error) {
+	return nil, ErrNoSlashingDB
+}

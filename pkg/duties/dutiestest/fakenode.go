@@ -23,7 +23,8 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/electra"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
-	"github.com/vigil-eth/vigil/pkg/signer"
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 )
 
 // Call names the beacon node methods the fake records.
@@ -34,6 +35,7 @@ const (
 	CallValidators           Call = "validators"
 	CallAttesterDuties       Call = "attester_duties"
 	CallProposerDuties       Call = "proposer_duties"
+	CallProposerDutiesV2     Call = "proposer_duties_v2"
 	CallSyncDuties           Call = "sync_committee_duties"
 	CallAttestationData      Call = "attestation_data"
 	CallSubmitAttestations   Call = "submit_attestations"
@@ -67,7 +69,7 @@ type Record struct {
 // are read under the node's lock, so tests may also change them through Update.
 type Node struct {
 	mu      sync.Mutex
-	spec    signer.ChainSpec
+	spec    *chain.Spec
 	now     func() time.Time
 	records []Record
 	head    func(context.Context, *apiv1.HeadEvent)
@@ -93,24 +95,35 @@ type Node struct {
 	Live map[phase0.ValidatorIndex]bool
 	// HeadRoot is the beacon block root of head.
 	HeadRoot phase0.Root
-	// SyncCommitteeSize overrides SYNC_COMMITTEE_SIZE (32 by default, so every
-	// sync committee member aggregates).
-	SyncCommitteeSize uint64
+	// FeeRecipients sets the fee recipient of the blocks the node builds for
+	// a proposer (0xfe… otherwise).
+	FeeRecipients map[phase0.ValidatorIndex]bellatrix.ExecutionAddress
+	// ProposerDutiesV1Only makes the v2 proposer duties endpoint answer 404,
+	// as nodes that predate it do.
+	ProposerDutiesV1Only bool
+	// ProposerDependentRoots are returned as the proposer duties'
+	// dependent_root, by epoch (for both endpoints).
+	ProposerDependentRoots map[phase0.Epoch]phase0.Root
+	// SourceEqualsTarget makes attestation data vote with its own target
+	// epoch as source, as no honest node after genesis does.
+	SourceEqualsTarget bool
 	// FailSubmitAttestations makes SubmitAttestations fail.
 	FailSubmitAttestations error
 }
 
 // New returns a fake node for the chain, with its clock.
-func New(chain signer.ChainSpec, now func() time.Time) *Node {
+func New(sp *chain.Spec, now func() time.Time) *Node {
 	return &Node{
-		spec: chain, now: now,
+		spec: sp, now: now,
 		Known:      map[phase0.BLSPubKey]phase0.ValidatorIndex{},
 		Committees: 2, CommitteeLength: 8,
-		DependentRoots: map[phase0.Epoch]phase0.Root{},
-		Proposers:      map[phase0.Slot]phase0.ValidatorIndex{},
-		SyncCommittee:  map[phase0.ValidatorIndex][]phase0.CommitteeIndex{},
-		Live:           map[phase0.ValidatorIndex]bool{},
-		HeadRoot:       phase0.Root{0x4e, 0xad},
+		DependentRoots:         map[phase0.Epoch]phase0.Root{},
+		FeeRecipients:          map[phase0.ValidatorIndex]bellatrix.ExecutionAddress{},
+		ProposerDependentRoots: map[phase0.Epoch]phase0.Root{},
+		Proposers:              map[phase0.Slot]phase0.ValidatorIndex{},
+		SyncCommittee:          map[phase0.ValidatorIndex][]phase0.CommitteeIndex{},
+		Live:                   map[phase0.ValidatorIndex]bool{},
+		HeadRoot:               phase0.Root{0x4e, 0xad},
 	}
 }
 
@@ -167,22 +180,7 @@ func (n *Node) epochOf(slot phase0.Slot) phase0.Epoch {
 	return phase0.Epoch(uint64(slot) / n.spec.SlotsPerEpoch)
 }
 
-func (n *Node) versionAt(epoch phase0.Epoch) spec.DataVersion {
-	v := spec.DataVersionPhase0
-	for _, f := range []struct {
-		v spec.DataVersion
-		f signer.Fork
-	}{
-		{spec.DataVersionAltair, n.spec.Altair}, {spec.DataVersionBellatrix, n.spec.Bellatrix},
-		{spec.DataVersionCapella, n.spec.Capella}, {spec.DataVersionDeneb, n.spec.Deneb},
-		{spec.DataVersionElectra, n.spec.Electra}, {spec.DataVersionFulu, n.spec.Fulu},
-	} {
-		if f.f.Epoch != signer.FarFutureEpoch && f.f.Epoch <= epoch {
-			v = f.v
-		}
-	}
-	return v
-}
+func (n *Node) versionAt(epoch phase0.Epoch) spec.DataVersion { return n.spec.ForkAt(epoch).Name }
 
 // Spec implements eth2client.SpecProvider with the value types go-eth2-client's
 // http client produces.
@@ -190,27 +188,7 @@ func (n *Node) Spec(context.Context, *api.SpecOpts) (*api.Response[map[string]an
 	n.record(CallSpec, nil)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	syncSize := n.SyncCommitteeSize
-	if syncSize == 0 {
-		syncSize = 32
-	}
-	m := map[string]any{
-		"SECONDS_PER_SLOT":                         n.spec.SlotDuration,
-		"SLOTS_PER_EPOCH":                          n.spec.SlotsPerEpoch,
-		"TARGET_AGGREGATORS_PER_COMMITTEE":         uint64(16),
-		"SYNC_COMMITTEE_SIZE":                      syncSize,
-		"SYNC_COMMITTEE_SUBNET_COUNT":              uint64(4),
-		"TARGET_AGGREGATORS_PER_SYNC_SUBCOMMITTEE": uint64(16),
-		"EPOCHS_PER_SYNC_COMMITTEE_PERIOD":         uint64(8),
-		"GENESIS_FORK_VERSION":                     n.spec.GenesisForkVersion,
-	}
-	for name, f := range map[string]signer.Fork{
-		"ALTAIR": n.spec.Altair, "BELLATRIX": n.spec.Bellatrix, "CAPELLA": n.spec.Capella,
-		"DENEB": n.spec.Deneb, "ELECTRA": n.spec.Electra, "FULU": n.spec.Fulu,
-	} {
-		m[name+"_FORK_VERSION"] = f.Version
-		m[name+"_FORK_EPOCH"] = uint64(f.Epoch)
-	}
+	m := chaintest.BeaconSpec(n.spec)
 	return &api.Response[map[string]any]{Data: m}, nil
 }
 
@@ -245,7 +223,7 @@ func (n *Node) Validators(_ context.Context, opts *api.ValidatorsOpts) (*api.Res
 			continue
 		}
 		out[idx] = &apiv1.Validator{Index: idx, Status: apiv1.ValidatorStateActiveOngoing, Validator: &phase0.Validator{
-			PublicKey: pk, ActivationEpoch: 0, ExitEpoch: phase0.Epoch(signer.FarFutureEpoch), WithdrawableEpoch: phase0.Epoch(signer.FarFutureEpoch),
+			PublicKey: pk, ActivationEpoch: 0, ExitEpoch: chain.FarFutureEpoch, WithdrawableEpoch: chain.FarFutureEpoch,
 		}}
 	}
 	return &api.Response[map[phase0.ValidatorIndex]*apiv1.Validator]{Data: out}, nil
@@ -296,6 +274,23 @@ func (n *Node) AttesterDuties(_ context.Context, opts *api.AttesterDutiesOpts) (
 // ProposerDuties implements eth2client.ProposerDutiesProvider.
 func (n *Node) ProposerDuties(_ context.Context, opts *api.ProposerDutiesOpts) (*api.Response[[]*apiv1.ProposerDuty], error) {
 	n.record(CallProposerDuties, opts.Epoch)
+	return n.proposerDuties(opts)
+}
+
+// ProposerDutiesV2 implements eth2client.ProposerDutiesV2Provider; it
+// answers 404 when ProposerDutiesV1Only is set.
+func (n *Node) ProposerDutiesV2(_ context.Context, opts *api.ProposerDutiesOpts) (*api.Response[[]*apiv1.ProposerDuty], error) {
+	n.record(CallProposerDutiesV2, opts.Epoch)
+	n.mu.Lock()
+	v1Only := n.ProposerDutiesV1Only
+	n.mu.Unlock()
+	if v1Only {
+		return nil, &api.Error{Method: "GET", Endpoint: "/eth/v2/validator/duties/proposer", StatusCode: 404, Data: []byte(`{"code":404,"message":"not found"}`)}
+	}
+	return n.proposerDuties(opts)
+}
+
+func (n *Node) proposerDuties(opts *api.ProposerDutiesOpts) (*api.Response[[]*apiv1.ProposerDuty], error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []*apiv1.ProposerDuty
@@ -306,7 +301,11 @@ func (n *Node) ProposerDuties(_ context.Context, opts *api.ProposerDutiesOpts) (
 		pk, _ := n.pubkeyOf(idx)
 		out = append(out, &apiv1.ProposerDuty{PubKey: pk, Slot: slot, ValidatorIndex: idx})
 	}
-	return &api.Response[[]*apiv1.ProposerDuty]{Data: out, Metadata: map[string]any{}}, nil
+	md := map[string]any{}
+	if r, ok := n.ProposerDependentRoots[opts.Epoch]; ok {
+		md["dependent_root"] = fmt.Sprintf("%#x", r[:])
+	}
+	return &api.Response[[]*apiv1.ProposerDuty]{Data: out, Metadata: md}, nil
 }
 
 // SyncCommitteeDuties implements eth2client.SyncCommitteeDutiesProvider.
@@ -333,6 +332,9 @@ func (n *Node) Data(slot phase0.Slot, ci phase0.CommitteeIndex) *phase0.Attestat
 	}
 	n.mu.Lock()
 	head := n.HeadRoot
+	if n.SourceEqualsTarget {
+		source = epoch
+	}
 	n.mu.Unlock()
 	return &phase0.AttestationData{
 		Slot: slot, Index: ci, BeaconBlockRoot: head,
@@ -444,12 +446,15 @@ func (n *Node) Proposal(_ context.Context, opts *api.ProposalOpts) (*api.Respons
 	n.mu.Lock()
 	idx, ok := n.Proposers[opts.Slot]
 	blinded := n.Blinded
+	fee, set := n.FeeRecipients[idx]
 	n.mu.Unlock()
 	if !ok {
 		return nil, errors.New("no proposer for slot")
 	}
 	version := n.versionAt(n.epochOf(opts.Slot))
-	fee := bellatrix.ExecutionAddress{0xfe}
+	if !set {
+		fee = bellatrix.ExecutionAddress{0xfe}
+	}
 	p := &api.VersionedProposal{Version: version, Blinded: blinded}
 	switch {
 	case version == spec.DataVersionDeneb && !blinded:

@@ -9,6 +9,8 @@ import (
 	"github.com/attestantio/go-eth2-client/api"
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+
+	"github.com/vigil-eth/vigil/pkg/chain"
 )
 
 // Participation flag weights (consensus-specs altair/beacon-chain.md,
@@ -85,8 +87,8 @@ type Proposal struct {
 // Compute evaluates the validators' performance in a finished epoch from the
 // beacon node's rewards, duties, blocks and balances. It fails with an error
 // matching ErrNotReady when the beacon node cannot serve the epoch yet.
-func Compute(ctx context.Context, node Node, spec Spec, epoch phase0.Epoch, vals []Validator) (*EpochReport, error) {
-	if err := spec.Validate(); err != nil {
+func Compute(ctx context.Context, node Node, spec *chain.Spec, epoch phase0.Epoch, vals []Validator) (*EpochReport, error) {
+	if err := checkTiming(spec); err != nil {
 		return nil, err
 	}
 	return compute(ctx, node, spec, epoch, vals, func(ctx context.Context, slot phase0.Slot) (*block, error) {
@@ -102,7 +104,7 @@ type voter struct {
 	vote     *phase0.AttestationData
 }
 
-func compute(ctx context.Context, node Node, spec Spec, epoch phase0.Epoch, vals []Validator, blocks blockSource) (*EpochReport, error) {
+func compute(ctx context.Context, node Node, spec *chain.Spec, epoch phase0.Epoch, vals []Validator, blocks blockSource) (*EpochReport, error) {
 	report := &EpochReport{Epoch: epoch}
 	if len(vals) == 0 {
 		return report, nil
@@ -136,7 +138,7 @@ func compute(ctx context.Context, node Node, spec Spec, epoch phase0.Epoch, vals
 		return nil, err
 	}
 
-	first, last := spec.firstSlot(epoch), spec.firstSlot(epoch+2)-1
+	first, last := spec.FirstSlot(epoch), spec.FirstSlot(epoch+2)-1
 	chain := make(map[phase0.Slot]*block, last-first+1)
 	for slot := first; slot <= last; slot++ {
 		b, err := blocks(ctx, slot)
@@ -171,7 +173,7 @@ func compareIndex(a, b phase0.ValidatorIndex) int {
 
 // addBalances reads the balances at the start and end of the epoch and the
 // status at its end.
-func addBalances(ctx context.Context, node Node, spec Spec, epoch phase0.Epoch, indices []phase0.ValidatorIndex,
+func addBalances(ctx context.Context, node Node, spec *chain.Spec, epoch phase0.Epoch, indices []phase0.ValidatorIndex,
 	byIndex map[phase0.ValidatorIndex]*ValidatorReport,
 ) error {
 	read := func(slot phase0.Slot) (map[phase0.ValidatorIndex]*apiv1.Validator, error) {
@@ -184,11 +186,11 @@ func addBalances(ctx context.Context, node Node, spec Spec, epoch phase0.Epoch, 
 		}
 		return resp.Data, nil
 	}
-	start, err := read(spec.firstSlot(epoch))
+	start, err := read(spec.FirstSlot(epoch))
 	if err != nil {
 		return err
 	}
-	end, err := read(spec.firstSlot(epoch + 1))
+	end, err := read(spec.FirstSlot(epoch + 1))
 	if err != nil {
 		return err
 	}
@@ -236,7 +238,7 @@ func attesterDuties(ctx context.Context, node Node, epoch phase0.Epoch, indices 
 // when an Electra attestation spans committees the duties do not describe.
 type committeeLengths struct {
 	node  Node
-	spec  Spec
+	spec  *chain.Spec
 	epoch phase0.Epoch
 
 	lengths map[committeeKey]int
@@ -251,7 +253,7 @@ func (c *committeeLengths) get(ctx context.Context, slot phase0.Slot, index phas
 	if c.lengths == nil {
 		epoch := c.epoch
 		resp, err := c.node.BeaconCommittees(ctx, &api.BeaconCommitteesOpts{
-			State: strconv.FormatUint(uint64(c.spec.firstSlot(epoch)), 10),
+			State: strconv.FormatUint(uint64(c.spec.FirstSlot(epoch)), 10),
 			Epoch: &epoch,
 		})
 		if err != nil {
@@ -273,7 +275,7 @@ func (c *committeeLengths) get(ctx context.Context, slot phase0.Slot, index phas
 
 // findInclusions scans the blocks after each duty slot, up to the end of the
 // next epoch (EIP-7045), for the first attestation covering the validator.
-func findInclusions(ctx context.Context, spec Spec, epoch phase0.Epoch, chain map[phase0.Slot]*block,
+func findInclusions(ctx context.Context, spec *chain.Spec, epoch phase0.Epoch, chain map[phase0.Slot]*block,
 	voters map[phase0.ValidatorIndex]*voter, committees *committeeLengths,
 ) error {
 	// Voters by slot and committee, with their own committee's length
@@ -295,14 +297,14 @@ func findInclusions(ctx context.Context, spec Spec, epoch phase0.Epoch, chain ma
 		return int(ms[0].v.duty.CommitteeLength), true
 	}
 
-	first, last := spec.firstSlot(epoch)+1, spec.firstSlot(epoch+2)-1
+	first, last := spec.FirstSlot(epoch)+1, spec.FirstSlot(epoch+2)-1
 	for slot := first; slot <= last; slot++ {
 		b := chain[slot]
 		if b == nil {
 			continue
 		}
 		for _, a := range b.atts {
-			if a.data == nil || a.data.Slot >= b.slot || spec.epochOf(a.data.Slot) != epoch {
+			if a.data == nil || a.data.Slot >= b.slot || spec.EpochAtSlot(a.data.Slot) != epoch {
 				continue
 			}
 			if a.committees == nil {
@@ -454,7 +456,7 @@ func addProposals(ctx context.Context, node Node, epoch phase0.Epoch, chain map[
 // addSync counts the sync committee messages of the epoch's slots: slot s's
 // messages are signed by the committee of epoch(s+1) and carried by the
 // block at s+1.
-func addSync(ctx context.Context, node Node, spec Spec, epoch phase0.Epoch, indices []phase0.ValidatorIndex,
+func addSync(ctx context.Context, node Node, spec *chain.Spec, epoch phase0.Epoch, indices []phase0.ValidatorIndex,
 	chain map[phase0.Slot]*block, byIndex map[phase0.ValidatorIndex]*ValidatorReport,
 ) error {
 	positions := make(map[phase0.Epoch]map[phase0.ValidatorIndex][]phase0.CommitteeIndex, 2)
@@ -473,13 +475,13 @@ func addSync(ctx context.Context, node Node, spec Spec, epoch phase0.Epoch, indi
 			}
 		}
 	}
-	first := spec.firstSlot(epoch)
-	for slot := first; slot < spec.firstSlot(epoch+1); slot++ {
+	first := spec.FirstSlot(epoch)
+	for slot := first; slot < spec.FirstSlot(epoch+1); slot++ {
 		b := chain[slot+1]
 		if b == nil || b.syncBits == nil {
 			continue
 		}
-		for idx, pos := range positions[spec.epochOf(slot+1)] {
+		for idx, pos := range positions[spec.EpochAtSlot(slot+1)] {
 			r, ok := byIndex[idx]
 			if !ok || len(pos) == 0 {
 				continue

@@ -10,6 +10,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/monitor/perf"
 	"github.com/vigil-eth/vigil/pkg/monitor/perf/perftest"
 )
@@ -21,7 +22,7 @@ const (
 	dutySlt = phase0.Slot(17)
 )
 
-var testSpec = perf.Spec{GenesisTime: time.Unix(1_700_000_000, 0), SlotDuration: 12 * time.Second, SlotsPerEpoch: spe}
+var testSpec = &chain.Spec{GenesisTime: time.Unix(1_700_000_000, 0), SlotDuration: 12 * time.Second, SlotsPerEpoch: spe}
 
 // root is the canonical block root of a slot in the fake chain.
 func root(slot phase0.Slot) phase0.Root { return phase0.Root{byte(slot), 0xbb} }

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	eth2client "github.com/attestantio/go-eth2-client"
 	"github.com/attestantio/go-eth2-client/api"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+
+	"github.com/vigil-eth/vigil/pkg/chain"
 )
 
 // Node is the part of the Beacon API the performance monitor reads; a
@@ -23,17 +24,11 @@ type Node interface {
 	eth2client.ValidatorsProvider
 }
 
-// Spec is the chain timing the monitor needs; the fields carry the names of
-// signer.ChainSpec's, from which it is copied.
-type Spec struct {
-	GenesisTime   time.Time
-	SlotDuration  time.Duration
-	SlotsPerEpoch uint64
-}
-
-// Validate reports a spec the monitor cannot work with.
-func (s Spec) Validate() error {
+// checkTiming reports a spec whose timing the monitor cannot work with.
+func checkTiming(s *chain.Spec) error {
 	switch {
+	case s == nil:
+		return errors.New("perf: no chain spec")
 	case s.GenesisTime.IsZero():
 		return errors.New("perf: spec has no genesis time")
 	case s.SlotDuration <= 0:
@@ -42,24 +37,6 @@ func (s Spec) Validate() error {
 		return errors.New("perf: spec has no SLOTS_PER_EPOCH")
 	}
 	return nil
-}
-
-func (s Spec) firstSlot(e phase0.Epoch) phase0.Slot { return phase0.Slot(uint64(e) * s.SlotsPerEpoch) }
-
-func (s Spec) epochOf(slot phase0.Slot) phase0.Epoch {
-	return phase0.Epoch(uint64(slot) / s.SlotsPerEpoch)
-}
-
-// slotAt is the slot at time t; before genesis it is 0.
-func (s Spec) slotAt(t time.Time) phase0.Slot {
-	if t.Before(s.GenesisTime) {
-		return 0
-	}
-	return phase0.Slot(t.Sub(s.GenesisTime) / s.SlotDuration)
-}
-
-func (s Spec) slotStart(slot phase0.Slot) time.Time {
-	return s.GenesisTime.Add(time.Duration(slot) * s.SlotDuration)
 }
 
 // Validator is one validator to evaluate.

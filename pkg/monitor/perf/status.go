@@ -10,6 +10,8 @@ import (
 	"github.com/attestantio/go-eth2-client/api"
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+
+	"github.com/vigil-eth/vigil/pkg/chain"
 )
 
 // DefaultEffectivenessEpochs is the effectiveness window when none is asked for.
@@ -20,6 +22,8 @@ const DefaultEffectivenessEpochs = 8
 type StatusReport struct {
 	// CurrentSlot is the wall-clock slot when the report was made.
 	CurrentSlot uint64 `json:"current_slot"`
+	// Fork is the fork the chain is on at CurrentSlot, e.g. "fulu".
+	Fork string `json:"fork"`
 	// LastEvaluatedEpoch is the newest epoch whose performance is included;
 	// nil before the first evaluation.
 	LastEvaluatedEpoch *uint64 `json:"last_evaluated_epoch"`
@@ -75,7 +79,7 @@ type headInfo struct {
 
 // fetchHead reads the validators' state at head and their duties from slot
 // on, in the current and next epoch.
-func fetchHead(ctx context.Context, node Node, spec Spec, slot phase0.Slot, indices []phase0.ValidatorIndex) (*headInfo, error) {
+func fetchHead(ctx context.Context, node Node, spec *chain.Spec, slot phase0.Slot, indices []phase0.ValidatorIndex) (*headInfo, error) {
 	h := &headInfo{slot: slot, duties: make(map[phase0.ValidatorIndex]*NextDuties, len(indices))}
 	for _, i := range indices {
 		h.duties[i] = &NextDuties{ProposalSlots: []uint64{}}
@@ -90,7 +94,7 @@ func fetchHead(ctx context.Context, node Node, spec Spec, slot phase0.Slot, indi
 	if vs != nil {
 		h.states = vs.Data
 	}
-	current := spec.epochOf(slot)
+	current := spec.EpochAtSlot(slot)
 	for _, e := range []phase0.Epoch{current, current + 1} {
 		att, err := node.AttesterDuties(ctx, &api.AttesterDutiesOpts{Epoch: e, Indices: indices})
 		if err != nil {
@@ -147,11 +151,11 @@ func isClientError(err error) bool {
 
 // buildStatus makes the status table from the evaluated epochs (oldest
 // first) and what is known at head (nil when unknown).
-func buildStatus(vals []Validator, reports []*EpochReport, window int, head *headInfo, now phase0.Slot) *StatusReport {
+func buildStatus(vals []Validator, reports []*EpochReport, window int, head *headInfo, spec *chain.Spec, now phase0.Slot) *StatusReport {
 	if window <= 0 {
 		window = DefaultEffectivenessEpochs
 	}
-	out := &StatusReport{CurrentSlot: uint64(now), EffectivenessEpochs: window, Validators: []ValidatorStatus{}}
+	out := &StatusReport{CurrentSlot: uint64(now), Fork: spec.ForkName(spec.EpochAtSlot(now)), EffectivenessEpochs: window, Validators: []ValidatorStatus{}}
 	if n := len(reports); n > 0 {
 		e := uint64(reports[n-1].Epoch)
 		out.LastEvaluatedEpoch = &e
@@ -215,14 +219,14 @@ func (r *EpochReport) find(index phase0.ValidatorIndex) *ValidatorReport {
 // Evaluate computes the status table directly from the beacon node: the
 // last epochs evaluable at now (up to epochs of them) and the next duties.
 // It is `vigil status --beacon-node`.
-func Evaluate(ctx context.Context, node Node, spec Spec, now time.Time, vals []Validator, epochs int) (*StatusReport, error) {
-	if err := spec.Validate(); err != nil {
+func Evaluate(ctx context.Context, node Node, spec *chain.Spec, now time.Time, vals []Validator, epochs int) (*StatusReport, error) {
+	if err := checkTiming(spec); err != nil {
 		return nil, err
 	}
 	if epochs <= 0 {
 		epochs = DefaultEffectivenessEpochs
 	}
-	slot := spec.slotAt(now)
+	slot := spec.SlotAt(now)
 	indices := make([]phase0.ValidatorIndex, len(vals))
 	for i, v := range vals {
 		indices[i] = v.Index
@@ -249,18 +253,45 @@ func Evaluate(ctx context.Context, node Node, spec Spec, now time.Time, vals []V
 				return nil, fmt.Errorf("evaluate epoch %d: %w", e, err)
 			}
 			reports = append(reports, rep)
-			cache.forget(spec.firstSlot(e + 1))
+			cache.forget(spec.FirstSlot(e + 1))
 		}
 	}
-	return buildStatus(vals, reports, epochs, head, slot), nil
+	return buildStatus(vals, reports, epochs, head, spec, slot), nil
 }
 
 // newestEvaluable is the newest epoch whose rewards a beacon node serves in
 // slot: E once E+1 has ended.
-func newestEvaluable(spec Spec, slot phase0.Slot) (phase0.Epoch, bool) {
-	current := spec.epochOf(slot)
+func newestEvaluable(spec *chain.Spec, slot phase0.Slot) (phase0.Epoch, bool) {
+	current := spec.EpochAtSlot(slot)
 	if current < 2 {
 		return 0, false
 	}
 	return current - 2, true
+}
+
+// EvaluateKeys is Evaluate for public keys: it looks their indices up on the
+// node and returns, besides the report, the keys the node does not know (no
+// deposit processed yet).
+func EvaluateKeys(ctx context.Context, node Node, spec *chain.Spec, now time.Time, pubkeys []phase0.BLSPubKey, epochs int) (*StatusReport, []phase0.BLSPubKey, error) {
+	resp, err := node.Validators(ctx, &api.ValidatorsOpts{State: "head", PubKeys: pubkeys})
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up the validators' indices on the beacon node: %w", err)
+	}
+	known := make(map[phase0.BLSPubKey]bool)
+	var vals []Validator
+	for idx, v := range resp.Data {
+		if v == nil || v.Validator == nil {
+			continue
+		}
+		known[v.Validator.PublicKey] = true
+		vals = append(vals, Validator{Index: idx, Pubkey: v.Validator.PublicKey})
+	}
+	var unknown []phase0.BLSPubKey
+	for _, pk := range pubkeys {
+		if !known[pk] {
+			unknown = append(unknown, pk)
+		}
+	}
+	st, err := Evaluate(ctx, node, spec, now, vals, epochs)
+	return st, unknown, err
 }

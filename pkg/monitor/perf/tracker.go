@@ -12,7 +12,8 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock"
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock"
 )
 
 // Defaults of the Tracker's options.
@@ -48,7 +49,7 @@ func WithHistory(n int) Option { return func(t *Tracker) { t.history = max(n, 1)
 // prometheus.Collector) and as the status table (Handler).
 type Tracker struct {
 	node    Node
-	spec    Spec
+	chain   chainModel
 	log     *slog.Logger
 	clock   slotclock.Clock
 	limit   int
@@ -65,11 +66,15 @@ type Tracker struct {
 	started bool
 }
 
+// chainModel is the chain the tracker follows: *chain.Chain. Its timing
+// never changes; the fork it reports does.
+type chainModel interface{ Spec() *chain.Spec }
+
 // NewTracker returns a Tracker reading from node. Run starts it.
-func NewTracker(node Node, spec Spec, opts ...Option) *Tracker {
+func NewTracker(node Node, ch chainModel, opts ...Option) *Tracker {
 	t := &Tracker{
 		node:    node,
-		spec:    spec,
+		chain:   ch,
 		log:     slog.New(slog.DiscardHandler),
 		clock:   slotclock.Real{},
 		limit:   DefaultValidatorLimit,
@@ -88,14 +93,14 @@ func NewTracker(node Node, spec Spec, opts ...Option) *Tracker {
 // state and next duties every epoch, until ctx ends. Beacon node errors are
 // logged and the work retried the next slot. Call it in its own goroutine.
 func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
-	if err := t.spec.Validate(); err != nil {
+	if err := checkTiming(t.chain.Spec()); err != nil {
 		t.log.Error("Performance monitor not started", slog.Any("error", err))
 		return
 	}
 	headEpoch, headOK := phase0.Epoch(0), false
 	var headFor map[phase0.ValidatorIndex]bool
 	for {
-		slot := t.spec.slotAt(t.clock.Now())
+		slot := t.chain.Spec().SlotAt(t.clock.Now())
 		current := withIndex(vals())
 		t.mu.Lock()
 		t.vals = current
@@ -104,7 +109,7 @@ func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
 		// Each epoch, and as soon as a validator appears that the last
 		// refresh did not cover (the client resolves its keys' indices only
 		// after it starts, and keys are added at run time).
-		if epoch := t.spec.epochOf(slot); !headOK || epoch != headEpoch || !covers(headFor, current) {
+		if epoch := t.chain.Spec().EpochAtSlot(slot); !headOK || epoch != headEpoch || !covers(headFor, current) {
 			headOK = t.refreshHead(ctx, slot, current)
 			headEpoch = epoch
 			headFor = make(map[phase0.ValidatorIndex]bool, len(current))
@@ -116,7 +121,7 @@ func (t *Tracker) Run(ctx context.Context, vals func() []Validator) {
 
 		// A third into the slot, when the slot's block has normally
 		// arrived and been processed.
-		wake := t.spec.slotStart(slot + 1).Add(t.spec.SlotDuration / 3)
+		wake := t.chain.Spec().SlotStart(slot + 1).Add(t.chain.Spec().SlotDuration / 3)
 		if err := slotclock.SleepUntil(ctx, t.clock, wake); err != nil {
 			return
 		}
@@ -151,7 +156,7 @@ func (t *Tracker) refreshHead(ctx context.Context, slot phase0.Slot, vals []Vali
 	for i, v := range vals {
 		indices[i] = v.Index
 	}
-	h, err := fetchHead(ctx, t.node, t.spec, slot, indices)
+	h, err := fetchHead(ctx, t.node, t.chain.Spec(), slot, indices)
 	if err != nil {
 		if ctx.Err() == nil {
 			t.log.Warn("Could not read validator states and duties; retrying next slot", slog.Any("error", err))
@@ -167,7 +172,7 @@ func (t *Tracker) refreshHead(ctx context.Context, slot phase0.Slot, vals []Vali
 // evaluate works through the epochs that have become evaluable, oldest
 // first, stopping at the first that fails.
 func (t *Tracker) evaluate(ctx context.Context, slot phase0.Slot, vals []Validator) {
-	newest, ok := newestEvaluable(t.spec, slot)
+	newest, ok := newestEvaluable(t.chain.Spec(), slot)
 	if !ok {
 		return
 	}
@@ -183,7 +188,7 @@ func (t *Tracker) evaluate(ctx context.Context, slot phase0.Slot, vals []Validat
 	t.mu.Unlock()
 
 	for e := next; e <= newest && ctx.Err() == nil; e++ {
-		rep, err := compute(ctx, t.node, t.spec, e, vals, t.blocks.get)
+		rep, err := compute(ctx, t.node, t.chain.Spec(), e, vals, t.blocks.get)
 		switch {
 		case errors.Is(err, ErrNotReady):
 			t.log.Debug("Epoch not evaluable yet; retrying next slot", slog.Uint64("epoch", uint64(e)), slog.Any("error", err))
@@ -196,7 +201,7 @@ func (t *Tracker) evaluate(ctx context.Context, slot phase0.Slot, vals []Validat
 			return
 		}
 		t.record(rep, len(vals))
-		t.blocks.forget(t.spec.firstSlot(e + 1))
+		t.blocks.forget(t.chain.Spec().FirstSlot(e + 1))
 		t.log.Info("Evaluated validator performance", slog.Uint64("epoch", uint64(e)), slog.Int("validators", len(rep.Validators)))
 	}
 }
@@ -228,7 +233,8 @@ func (t *Tracker) Collect(ch chan<- prometheus.Metric) {
 func (t *Tracker) Status(epochs int) *StatusReport {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return buildStatus(t.vals, t.reports, epochs, t.head, t.spec.slotAt(t.clock.Now()))
+	sp := t.chain.Spec()
+	return buildStatus(t.vals, t.reports, epochs, t.head, sp, sp.SlotAt(t.clock.Now()))
 }
 
 // Handler serves GET /api/v1/validators: the status table as JSON, with an

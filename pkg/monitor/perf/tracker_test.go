@@ -18,7 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock/slotclocktest"
 	"github.com/vigil-eth/vigil/pkg/monitor/perf"
 	"github.com/vigil-eth/vigil/pkg/monitor/perf/perftest"
 )
@@ -87,7 +88,7 @@ func validators(n int) []perf.Validator {
 func runTracker(t *testing.T, chain *perftest.Chain, slot phase0.Slot, n int, opts ...perf.Option) (*perf.Tracker, *slotclocktest.Fake, func()) {
 	t.Helper()
 	clock := slotclocktest.NewFake(testSpec.GenesisTime.Add(time.Duration(slot)*testSpec.SlotDuration + testSpec.SlotDuration/2))
-	tr := perf.NewTracker(chain, testSpec, append([]perf.Option{perf.WithClock(clock)}, opts...)...)
+	tr := perf.NewTracker(chain, chaintest.Fixed(*testSpec), append([]perf.Option{perf.WithClock(clock)}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -325,7 +326,7 @@ func TestTrackerHandlerEffectiveness(t *testing.T) {
 func TestTrackerStatusForValidatorsAddedLater(t *testing.T) {
 	chain := multiChain(2, true)
 	clock := slotclocktest.NewFake(testSpec.GenesisTime.Add(41*testSpec.SlotDuration + testSpec.SlotDuration/2))
-	tr := perf.NewTracker(chain, testSpec, perf.WithClock(clock))
+	tr := perf.NewTracker(chain, chaintest.Fixed(*testSpec), perf.WithClock(clock))
 	var mu sync.Mutex
 	var vals []perf.Validator
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,4 +1,4 @@
-// Package signertest provides a chain spec, deterministic keys, a settable
+// Package signertest provides deterministic keys, a settable
 // clock and a fault-injecting slashing database for tests of the signer and
 // of the packages that use it.
 package signertest
@@ -14,52 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-eth/vigil/internal/blsinit"
+	"github.com/vigil-eth/vigil/pkg/chain/chaintest"
 	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/signer"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 // GenesisValidatorsRoot is the test chain's genesis validators root.
-var GenesisValidatorsRoot = phase0.Root{0x76, 0x69, 0x67, 0x69, 0x6c}
-
-// ChainSpec returns a test chain starting at genesis: 3 s slots, 8 slots per
-// epoch, mainnet domain types, and forks Altair … Fulu at epochs 1 … 6 so
-// that every fork is reachable; set a fork's Epoch to signer.FarFutureEpoch
-// to leave it unscheduled.
-func ChainSpec(genesis time.Time) signer.ChainSpec {
-	return signer.ChainSpec{
-		GenesisTime:           genesis,
-		GenesisForkVersion:    phase0.Version{0x10, 0, 0, 0x38},
-		GenesisValidatorsRoot: GenesisValidatorsRoot,
-		SlotDuration:          3 * time.Second,
-		SlotsPerEpoch:         8,
-		Altair:                signer.Fork{Version: phase0.Version{0x20, 0, 0, 0x38}, Epoch: 1},
-		Bellatrix:             signer.Fork{Version: phase0.Version{0x30, 0, 0, 0x38}, Epoch: 2},
-		Capella:               signer.Fork{Version: phase0.Version{0x40, 0, 0, 0x38}, Epoch: 3},
-		Deneb:                 signer.Fork{Version: phase0.Version{0x50, 0, 0, 0x38}, Epoch: 4},
-		Electra:               signer.Fork{Version: phase0.Version{0x60, 0, 0, 0x38}, Epoch: 5},
-		Fulu:                  signer.Fork{Version: phase0.Version{0x70, 0, 0, 0x38}, Epoch: 6},
-		Domains:               MainnetDomains(),
-	}
-}
-
-// MainnetDomains returns the domain types of the consensus specs (phase0 and
-// altair "Domain types") and builder-specs' DOMAIN_APPLICATION_BUILDER.
-func MainnetDomains() signer.Domains {
-	return signer.Domains{
-		BeaconProposer:              phase0.DomainType{0x00, 0, 0, 0},
-		BeaconAttester:              phase0.DomainType{0x01, 0, 0, 0},
-		Randao:                      phase0.DomainType{0x02, 0, 0, 0},
-		Deposit:                     phase0.DomainType{0x03, 0, 0, 0},
-		VoluntaryExit:               phase0.DomainType{0x04, 0, 0, 0},
-		SelectionProof:              phase0.DomainType{0x05, 0, 0, 0},
-		AggregateAndProof:           phase0.DomainType{0x06, 0, 0, 0},
-		SyncCommittee:               phase0.DomainType{0x07, 0, 0, 0},
-		SyncCommitteeSelectionProof: phase0.DomainType{0x08, 0, 0, 0},
-		ContributionAndProof:        phase0.DomainType{0x09, 0, 0, 0},
-		ApplicationBuilder:          phase0.DomainType{0x00, 0, 0, 0x01},
-	}
-}
+var GenesisValidatorsRoot = chaintest.GenesisValidatorsRoot
 
 // Key returns the deterministic test key with secret n+1 (big-endian), fast
 // to make and distinct for every n.
@@ -180,15 +142,17 @@ func (f *FaultyDB) LatestRecords(ctx context.Context, pks []phase0.BLSPubKey) (m
 
 // Observer counts what a signer reports, for assertions.
 type Observer struct {
-	mu      sync.Mutex
-	signed  map[signer.Kind]int
-	refused map[signer.Reason]int
-	failed  map[signer.Kind]int
+	mu       sync.Mutex
+	signed   map[signer.Kind]int
+	refused  map[signer.Reason]int
+	failed   map[signer.Kind]int
+	dbCalls  map[signer.Kind]int
+	dbErrors int
 }
 
 // NewObserver returns an empty Observer.
 func NewObserver() *Observer {
-	return &Observer{signed: map[signer.Kind]int{}, refused: map[signer.Reason]int{}, failed: map[signer.Kind]int{}}
+	return &Observer{signed: map[signer.Kind]int{}, refused: map[signer.Reason]int{}, failed: map[signer.Kind]int{}, dbCalls: map[signer.Kind]int{}}
 }
 
 // Signed implements signer.Observer.
@@ -207,6 +171,25 @@ func (o *Observer) Refused(_ signer.Kind, r signer.Reason) {
 
 // Failed implements signer.Observer.
 func (o *Observer) Failed(kind signer.Kind, n int) { o.mu.Lock(); o.failed[kind] += n; o.mu.Unlock() }
+
+// SlashingDB implements signer.Observer.
+func (o *Observer) SlashingDB(kind signer.Kind, _ time.Duration, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err != nil {
+		o.dbErrors++
+		return
+	}
+	o.dbCalls[kind]++
+}
+
+// SlashingDBCalls returns how many successful database calls for kind were
+// reported, and how many database errors of any kind.
+func (o *Observer) SlashingDBCalls(kind signer.Kind) (ok, errs int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dbCalls[kind], o.dbErrors
+}
 
 // SignedCount returns how many signatures of kind were reported.
 func (o *Observer) SignedCount(kind signer.Kind) int {

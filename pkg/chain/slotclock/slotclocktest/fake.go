@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock"
 )
 
 // Fake is a slotclock.Clock whose time only moves when Advance or Set is

@@ -1,10 +1,15 @@
-package main
+package cliutil_test
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 
+	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/internal/cliutil"
 )
 
 func TestPositionalArgs(t *testing.T) {
@@ -36,9 +41,9 @@ func TestPositionalArgs(t *testing.T) {
 				Name: "vigil",
 				Commands: []*cli.Command{{
 					Name:  "cmd",
-					Flags: []cli.Flag{stringFlag("network", "", ""), boolFlag("minimal", "")},
+					Flags: []cli.Flag{cliutil.StringFlag("network", "", ""), cliutil.BoolFlag("minimal", "")},
 					Action: func(c *cli.Context) error {
-						pos, err = positionalArgs(c)
+						pos, err = cliutil.PositionalArgs(c)
 						net, b = c.String("network"), c.Bool("minimal")
 						return nil
 					},
@@ -53,6 +58,37 @@ func TestPositionalArgs(t *testing.T) {
 			require.Equal(t, tt.wantPos, pos)
 			require.Equal(t, tt.wantNet, net)
 			require.Equal(t, tt.wantBool, b)
+		})
+	}
+}
+
+func TestConfirmPubkey(t *testing.T) {
+	var pk phase0.BLSPubKey
+	copy(pk[:], bytes.Repeat([]byte{0xab, 0xcd}, 24))
+	tests := []struct {
+		name    string
+		tty     bool
+		input   string
+		wantErr string
+	}{
+		{name: "no terminal", tty: false, input: "abcdabcdabcd\n", wantErr: "not a terminal"},
+		{name: "exact digits", tty: true, input: "abcdabcdabcd\n"},
+		{name: "with 0x and capitals", tty: true, input: "  0xABCDABCDABCD \n"},
+		{name: "without newline", tty: true, input: "abcdabcdabcd"},
+		{name: "too few digits", tty: true, input: "abcdabcd\n", wantErr: "does not match"},
+		{name: "yes is not enough", tty: true, input: "y\n", wantErr: "does not match"},
+		{name: "empty input", tty: true, input: "", wantErr: "read confirmation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var prompt bytes.Buffer
+			err := cliutil.ConfirmPubkey(strings.NewReader(tt.input), tt.tty, &prompt, pk, "exit", "nothing was signed", "yes")
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Contains(t, prompt.String(), "first 12 hex digits")
 		})
 	}
 }

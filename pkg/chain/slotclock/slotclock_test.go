@@ -8,39 +8,11 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock"
-	"github.com/vigil-eth/vigil/pkg/duties/slotclock/slotclocktest"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock"
+	"github.com/vigil-eth/vigil/pkg/chain/slotclock/slotclocktest"
 )
 
 var genesis = time.Unix(1_606_824_023, 0) // mainnet genesis
-
-func TestFromSpec(t *testing.T) {
-	tests := []struct {
-		name    string
-		values  map[string]any
-		wantErr string
-	}{
-		// go-eth2-client's http client parses SECONDS_PER_SLOT as a duration.
-		{name: "mainnet", values: map[string]any{"SECONDS_PER_SLOT": 12 * time.Second, "SLOTS_PER_EPOCH": uint64(32)}},
-		{name: "plain integers", values: map[string]any{"SECONDS_PER_SLOT": uint64(12), "SLOTS_PER_EPOCH": uint64(32)}},
-		{name: "missing slots per epoch", values: map[string]any{"SECONDS_PER_SLOT": 12 * time.Second}, wantErr: "SLOTS_PER_EPOCH is missing"},
-		{name: "mistyped", values: map[string]any{"SECONDS_PER_SLOT": "twelve", "SLOTS_PER_EPOCH": uint64(32)}, wantErr: "SECONDS_PER_SLOT has type string"},
-		{name: "zero slot duration", values: map[string]any{"SECONDS_PER_SLOT": uint64(0), "SLOTS_PER_EPOCH": uint64(32)}, wantErr: "SECONDS_PER_SLOT must be positive"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := slotclock.FromSpec(slotclock.Real{}, tc.values, genesis)
-			if tc.wantErr != "" {
-				require.ErrorIs(t, err, slotclock.ErrSpec)
-				require.ErrorContains(t, err, tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, 12*time.Second, c.SlotDuration())
-			require.EqualValues(t, 32, c.SlotsPerEpoch())
-		})
-	}
-}
 
 func TestSlotMath(t *testing.T) {
 	fake := slotclocktest.NewFake(genesis)

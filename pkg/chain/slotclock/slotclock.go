@@ -1,6 +1,6 @@
 // Package slotclock turns wall-clock time into beacon chain slots and epochs,
-// from the genesis time and spec values the beacon node reports, over an
-// injectable Clock so tests can move time instantly.
+// from the genesis time and timing of a chain.Spec, over an injectable Clock so
+// tests can move time instantly.
 package slotclock
 
 import (
@@ -66,51 +66,6 @@ func New(clock Clock, genesis time.Time, slotDuration time.Duration, slotsPerEpo
 		return nil, fmt.Errorf("%w: SLOTS_PER_EPOCH must be positive", ErrSpec)
 	}
 	return &SlotClock{clock: clock, genesis: genesis, slotDuration: slotDuration, slotsPerEpoch: slotsPerEpoch}, nil
-}
-
-// FromSpec returns a slot clock from go-eth2-client's Spec() map (SECONDS_PER_SLOT
-// and SLOTS_PER_EPOCH, never assumed) and the genesis time.
-func FromSpec(clock Clock, values map[string]any, genesis time.Time) (*SlotClock, error) {
-	slotDuration, err := specDuration(values, "SECONDS_PER_SLOT")
-	if err != nil {
-		return nil, err
-	}
-	slotsPerEpoch, err := SpecUint(values, "SLOTS_PER_EPOCH")
-	if err != nil {
-		return nil, err
-	}
-	return New(clock, genesis, slotDuration, slotsPerEpoch)
-}
-
-// SpecUint reads an unsigned integer from go-eth2-client's Spec() map, naming
-// the value when it is missing or mistyped.
-func SpecUint(values map[string]any, name string) (uint64, error) {
-	v, ok := values[name]
-	if !ok {
-		return 0, fmt.Errorf("%w: %s is missing from the beacon node's spec", ErrSpec, name)
-	}
-	switch x := v.(type) {
-	case uint64:
-		return x, nil
-	case phase0.Epoch:
-		return uint64(x), nil
-	case phase0.Slot:
-		return uint64(x), nil
-	case time.Duration:
-		return uint64(x / time.Second), nil
-	}
-	return 0, fmt.Errorf("%w: %s has type %T, want an unsigned integer", ErrSpec, name, v)
-}
-
-func specDuration(values map[string]any, name string) (time.Duration, error) {
-	if d, ok := values[name].(time.Duration); ok {
-		return d, nil
-	}
-	u, err := SpecUint(values, name)
-	if err != nil {
-		return 0, err
-	}
-	return time.Duration(u) * time.Second, nil
 }
 
 // Clock returns the underlying clock.

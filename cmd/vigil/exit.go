@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/internal/cliutil"
+	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/exit"
+	"github.com/vigil-eth/vigil/pkg/pubkey"
+	"github.com/vigil-eth/vigil/pkg/signer"
+)
+
+// exit is `validator exit`: look the validator up, confirm, sign the exit
+// with a signer that has no slashing database (an exit cannot be slashed, and
+// a running validator client holds the database), submit it.
+func (d validatorDeps) exit(c *cli.Context) error {
+	if _, err := cliutil.PositionalArgs(c); err != nil {
+		return err
+	}
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	pk, err := parsePubkeyFlag(flagPubkey, c.String(flagPubkey))
+	if err != nil {
+		return err
+	}
+	epoch, err := exitEpochFlag(c)
+	if err != nil {
+		return err
+	}
+	nodes, err := beaconNodesFlag(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	pool, err := connectBeacon(ctx, e, nodes, nil)
+	if err != nil {
+		return err
+	}
+	spec, err := chain.Fetch(ctx, pool)
+	if err != nil {
+		return err
+	}
+	plan, err := exit.Prepare(ctx, pool, spec, time.Now(), pk, epoch)
+	if err != nil {
+		return fmt.Errorf("%w: check --%s and --%s", err, flagPubkey, flagBeaconNode)
+	}
+	kinds, err := keyStoresFlag(c)
+	if err != nil {
+		return err
+	}
+	set, err := openKeySet(c, e, d.openStore, kinds)
+	if err != nil {
+		return err
+	}
+	key, err := set.LoadOne(ctx, pk)
+	if err != nil {
+		return err
+	}
+	ch, err := chain.New(spec, nil)
+	if err != nil {
+		key.Zero()
+		return err
+	}
+	sgn, err := signer.New(ctx, signer.WithoutSlashingDB(), signer.WithChain(ch), signer.WithLogger(e.Log), signer.WithKeys(key))
+	if err != nil {
+		key.Zero()
+		return fmt.Errorf("start the signer: %w", err)
+	}
+	defer sgn.Close()
+
+	fmt.Fprintf(e.Stderr, "About to exit validator %d (%s) at epoch %d on the network with genesis validators root %#x.\n"+
+		"An exit cannot be undone: the validator stops earning and its stake becomes withdrawable after the exit queue.\n",
+		plan.Index, pubkey.Hex(pk), plan.Epoch, plan.GenesisValidatorsRoot[:])
+	if !c.Bool(flagYes) {
+		if err := cliutil.ConfirmPubkey(d.stdin, d.isTTY(d.stdin), e.Stderr, pk, "exit", "nothing was signed", flagYes); err != nil {
+			return err
+		}
+	}
+	if err := exit.Submit(ctx, pool, sgn, plan); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "submitted voluntary exit of validator %d (%s) at epoch %d\n", plan.Index, pubkey.Hex(pk), plan.Epoch)
+	return nil
+}
+
+// exitEpochFlag reads --epoch; nil means the current epoch.
+func exitEpochFlag(c *cli.Context) (*phase0.Epoch, error) {
+	s := c.String(flagEpoch)
+	if s == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("--%s %q: want an epoch number", flagEpoch, s)
+	}
+	e := phase0.Epoch(v)
+	return &e, nil
+}

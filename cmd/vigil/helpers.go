@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/attestantio/go-eth2-client/spec/phase0"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-eth/vigil/internal/cliutil"
+	"github.com/vigil-eth/vigil/pkg/beacon"
+	"github.com/vigil-eth/vigil/pkg/keystore/dirstore"
+	"github.com/vigil-eth/vigil/pkg/keystore/keyset"
+	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
+	"github.com/vigil-eth/vigil/pkg/slashprotect"
+)
+
+// env is what every command gets from the global flags.
+type env struct {
+	// DataDir is the absolute, existing (0700) state directory.
+	DataDir string
+	Log     *slog.Logger
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// newEnv resolves the global flags: it creates the data directory 0700 and
+// builds the logger. It refuses a data directory that others can read.
+func newEnv(c *cli.Context) (*env, error) {
+	logger, err := newLogger(c.App.ErrWriter, c.String(flagLogLevel), c.String(flagLogFormat))
+	if err != nil {
+		return nil, err
+	}
+	dir, err := cliutil.ExpandHome(c.String(flagDataDir))
+	if err != nil {
+		return nil, err
+	}
+	if err := cliutil.EnsurePrivateDir(dir); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return &env{DataDir: dir, Log: logger, Stdout: c.App.Writer, Stderr: c.App.ErrWriter}, nil
+}
+
+// withEnv is the action of a command that needs the global flags resolved
+// first.
+func withEnv(run func(c *cli.Context, e *env) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		e, err := newEnv(c)
+		if err != nil {
+			return err
+		}
+		return run(c, e)
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	if w == nil {
+		w = os.Stderr
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--%s %q: want debug, info, warn or error", flagLogLevel, level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--%s %q: want text or json", flagLogFormat, format)
+	}
+}
+
+// parsePubkeyFlag decodes a BLS public key given to flag.
+func parsePubkeyFlag(flag, s string) (phase0.BLSPubKey, error) {
+	var pk phase0.BLSPubKey
+	if s == "" {
+		return pk, fmt.Errorf("--%s is required", flag)
+	}
+	b, err := cliutil.ParseHexFlag(flag, s, len(pk))
+	copy(pk[:], b)
+	return pk, err
+}
+
+// openStoreFunc opens the key store of a kind; tests swap in fakes.
+type openStoreFunc func(c *cli.Context, e *env, kind string) (keyset.Source, error)
+
+// openKeyStore opens the store named by kind ("vault" or "dir") with the
+// settings from keyStoreFlags. A Vault store renews its token for as long as
+// the command runs.
+func openKeyStore(c *cli.Context, e *env, kind string) (keyset.Source, error) {
+	switch kind {
+	case kindDir:
+		dir := c.String(flagKeysDir)
+		if dir == "" {
+			dir = filepath.Join(e.DataDir, "keys")
+		}
+		dir, err := cliutil.ExpandHome(dir)
+		if err != nil {
+			return keyset.Source{}, fmt.Errorf("--%s: %w", flagKeysDir, err)
+		}
+		s, err := dirstore.New(dir)
+		if err != nil {
+			return keyset.Source{}, fmt.Errorf("open key directory: %w", err)
+		}
+		return keyset.Source{Name: kind, Store: s}, nil
+	case kindVault:
+		cfg, err := vaultConfig(c)
+		if err != nil {
+			return keyset.Source{}, err
+		}
+		s, err := vaultstore.New(c.Context, cfg, vaultstore.WithLogger(e.Log))
+		if err != nil {
+			return keyset.Source{}, fmt.Errorf("open Vault key store: %w", err)
+		}
+		return keyset.Source{Name: kind, Store: s, Pubkeys: s.Pubkeys, TokenTTL: s.TokenTTL}, nil
+	default:
+		return keyset.Source{}, fmt.Errorf("unknown key store %q: want %s or %s", kind, kindVault, kindDir)
+	}
+}
+
+// vaultConfig gathers the Vault settings. VAULT_TOKEN is used only when no
+// other credential is configured, so a token left in an operator's shell
+// cannot silently win over the AppRole or token file in vigil's config.
+func vaultConfig(c *cli.Context) (vaultstore.Config, error) {
+	orEnv := func(flag, env string) string {
+		if v := c.String(flag); v != "" {
+			return v
+		}
+		return os.Getenv(env)
+	}
+	cfg := vaultstore.Config{
+		Address:             orEnv(flagVaultAddress, envVaultAddr),
+		Mount:               c.String(flagVaultMount),
+		Prefix:              c.String(flagVaultPrefix),
+		Namespace:           orEnv(flagVaultNamespace, envVaultNamespace),
+		Token:               os.Getenv(envVigilVaultToken),
+		TokenFile:           c.String(flagVaultTokenFile),
+		AppRoleRoleID:       c.String(flagVaultAppRoleRoleID),
+		AppRoleSecretIDFile: c.String(flagVaultAppRoleSecretFile),
+		AppRoleMount:        c.String(flagVaultAppRoleMount),
+		CAFile:              orEnv(flagVaultCAFile, envVaultCACert),
+		ClientCert:          orEnv(flagVaultClientCert, envVaultClientCert),
+		ClientKey:           orEnv(flagVaultClientKey, envVaultClientKey),
+		Parallelism:         c.Int(flagVaultParallelism),
+	}
+	if cfg.Address == "" {
+		return cfg, fmt.Errorf("--store vault needs Vault's address: set --%s or %s", flagVaultAddress, envVaultAddr)
+	}
+	if cfg.Token == "" && cfg.TokenFile == "" && cfg.AppRoleRoleID == "" && cfg.AppRoleSecretIDFile == "" {
+		cfg.Token = os.Getenv(envVaultToken)
+	}
+	if cfg.Parallelism < 1 {
+		return cfg, fmt.Errorf("--%s %d: want at least 1", flagVaultParallelism, cfg.Parallelism)
+	}
+	return cfg, nil
+}
+
+// keyStoresFlag reads --key-store: the kinds of store to merge, dir by default.
+func keyStoresFlag(c *cli.Context) ([]string, error) {
+	var stores []string
+	for _, s := range c.StringSlice(flagKeyStore) {
+		switch s = strings.TrimSpace(s); s {
+		case kindVault, kindDir:
+			if !slices.Contains(stores, s) {
+				stores = append(stores, s)
+			}
+		default:
+			return nil, fmt.Errorf("--%s %q: want %s or %s", flagKeyStore, s, kindVault, kindDir)
+		}
+	}
+	if len(stores) == 0 {
+		stores = []string{kindDir}
+	}
+	return stores, nil
+}
+
+// openKeySet opens the stores of kinds (--key-store) as one set, in the
+// order given.
+func openKeySet(c *cli.Context, e *env, open openStoreFunc, kinds []string) (*keyset.Set, error) {
+	sources := make([]keyset.Source, 0, len(kinds))
+	for _, kind := range kinds {
+		src, err := open(c, e, kind)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %s: %w", flagKeyStore, kind, err)
+		}
+		sources = append(sources, src)
+	}
+	return keyset.New(e.Log, sources...), nil
+}
+
+// beaconNodesFlag reads --beacon-node, in order of preference.
+func beaconNodesFlag(c *cli.Context) ([]string, error) {
+	var nodes []string
+	for _, n := range c.StringSlice(flagBeaconNode) {
+		if n = strings.TrimSpace(n); n != "" && !slices.Contains(nodes, n) {
+			nodes = append(nodes, n)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("--%s is required: the Beacon API URL of at least one beacon node, e.g. http://127.0.0.1:5052", flagBeaconNode)
+	}
+	return nodes, nil
+}
+
+// connectBeacon builds the beacon node pool; root, when known, makes it
+// refuse nodes of another network.
+func connectBeacon(ctx context.Context, e *env, nodes []string, root *phase0.Root, extra ...beacon.Option) (*beacon.Pool, error) {
+	opts := append([]beacon.Option{beacon.WithAddresses(nodes), beacon.WithLogger(e.Log)}, extra...)
+	if root != nil {
+		opts = append(opts, beacon.WithGenesisValidatorsRoot(*root))
+	}
+	pool, err := beacon.New(ctx, opts...)
+	if errors.Is(err, beacon.ErrWrongChain) && root != nil {
+		return nil, fmt.Errorf("every --%s serves another network than the slashing database's (genesis validators root %#x): "+
+			"point --%s at this network's nodes, or --%s at this network's database: %w", flagBeaconNode, root[:], flagBeaconNode, flagSlashingDB, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to the beacon nodes: %w", err)
+	}
+	return pool, nil
+}
+
+// slashingDBURL resolves --slashing-db, defaulting to SQLite in the data dir.
+func slashingDBURL(c *cli.Context, e *env) string {
+	if u := c.String(flagSlashingDB); u != "" {
+		return u
+	}
+	return "sqlite://" + filepath.Join(e.DataDir, "slashing.db")
+}
+
+// checkNetwork refuses a beacon node of another network than the slashing
+// database's: its records would protect nothing on this chain.
+func checkNetwork(db string, dbRoot phase0.Root, dbKnows bool, nodeRoot phase0.Root) error {
+	if !dbKnows || dbRoot == nodeRoot {
+		return nil
+	}
+	return fmt.Errorf("the slashing database %s belongs to the network with genesis validators root %#x, but the beacon node serves %#x: "+
+		"point --%s at this network's nodes, or --%s at this network's database: %w",
+		db, dbRoot[:], nodeRoot[:], flagBeaconNode, flagSlashingDB, slashprotect.ErrWrongNetwork)
+}

@@ -1,0 +1,99 @@
+// Package archtest checks the import rules of docs/architecture.md ("Who may
+// import whom") on the source tree, so that a layering mistake fails a test
+// instead of waiting for a review.
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const module = "github.com/vigil-eth/vigil/"
+
+// imports returns the vigil packages the non-test files of dir (relative to
+// the repository root) import directly.
+func imports(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join("..", "..", dir))
+	require.NoError(t, err)
+	out := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join("..", "..", dir, name), nil, parser.ImportsOnly)
+		require.NoError(t, err)
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(p, module) {
+				out[strings.TrimPrefix(p, module)] = true
+			}
+		}
+	}
+	return out
+}
+
+func TestNevers(t *testing.T) {
+	rules := []struct {
+		pkg       string
+		forbidden []string
+		why       string
+	}{
+		{"pkg/slashprotect", []string{"pkg/keystore", "pkg/signer", "pkg/duties", "pkg/monitor", "pkg/beacon"}, "the gate never sees keys or duties"},
+		{"pkg/slashprotect/interchange", []string{"pkg/keystore", "pkg/signer", "pkg/duties", "pkg/monitor"}, "the gate never sees keys or duties"},
+		{"pkg/duties", []string{"pkg/keystore", "pkg/slashprotect", "pkg/monitor"}, "duties never touch keys or bypass the signer"},
+		{"pkg/duties/proposerconfig", []string{"pkg/keystore", "pkg/slashprotect", "pkg/signer"}, "duties never touch keys or bypass the signer"},
+		{"pkg/monitor", []string{"pkg/slashprotect", "pkg/keystore"}, "the monitor never signs and never wraps the gate"},
+		{"pkg/monitor/perf", []string{"pkg/slashprotect", "pkg/keystore", "pkg/signer"}, "the monitor never signs"},
+		{"pkg/signer", []string{"pkg/duties", "pkg/beacon", "pkg/monitor"}, "no package reaches up"},
+		{"pkg/beacon", []string{"pkg/signer", "pkg/duties", "pkg/slashprotect", "pkg/monitor", "pkg/keystore"}, "no package reaches up"},
+		{"pkg/chain", []string{"pkg/signer", "pkg/duties", "pkg/beacon", "pkg/monitor", "pkg/keystore", "pkg/slashprotect"}, "the chain model is a leaf"},
+		{"pkg/keystore", []string{"pkg/signer", "pkg/duties", "pkg/slashprotect", "pkg/monitor", "pkg/beacon"}, "keys know nothing of their users"},
+		{"pkg/keystore/keyset", []string{"pkg/signer", "pkg/duties", "pkg/slashprotect"}, "its users are interfaces declared in keyset"},
+		{"pkg/exit", []string{"pkg/slashprotect", "pkg/keystore"}, "an exit signs nothing slashable and holds no keys itself"},
+	}
+	for _, r := range rules {
+		t.Run(r.pkg, func(t *testing.T) {
+			got := imports(t, r.pkg)
+			for _, f := range r.forbidden {
+				require.False(t, got[f], "%s imports %s: %s", r.pkg, f, r.why)
+			}
+		})
+	}
+}
+
+// TestOneSpecDecoder checks that no package but pkg/chain parses the beacon
+// node's spec values itself.
+func TestOneSpecDecoder(t *testing.T) {
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			switch rel {
+			case ".git", "tools", "internal/devnet", "e2e", "pkg/chain":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || strings.Contains(rel, "test/") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.NotContains(t, string(b), `"SECONDS_PER_SLOT"`, "%s decodes the chain spec; take it from pkg/chain", rel)
+		return nil
+	})
+	require.NoError(t, err)
+}
