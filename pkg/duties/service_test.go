@@ -271,12 +271,14 @@ func TestKeysAddedAtRuntime(t *testing.T) {
 // exists, the caller does not know it.
 type lostCommitSigner struct {
 	*countingSigner
-	lost atomic.Bool
+	lost     atomic.Bool
+	lostDone chan struct{}
 }
 
 func (s *lostCommitSigner) SignAttestations(ctx context.Context, d []signer.AttestationDuty) ([]signer.AttestationResult, error) {
 	res, err := s.countingSigner.SignAttestations(ctx, d)
 	if err == nil && s.lost.CompareAndSwap(false, true) {
+		defer close(s.lostDone)
 		return nil, errors.New("connection lost after commit")
 	}
 	return res, err
@@ -289,8 +291,12 @@ func (s *lostCommitSigner) SignAttestations(ctx context.Context, d []signer.Atte
 func TestUncertainCommitIsNotAnotherSigner(t *testing.T) {
 	start := phase0.Slot(8*4 + 3)
 	offset := uint64(0)
+	var ls *lostCommitSigner
 	e := newEnv(t, envConfig{validators: 2, startSlot: start,
-		wrapSigner: func(s *countingSigner) duties.Signer { return &lostCommitSigner{countingSigner: s} },
+		wrapSigner: func(s *countingSigner) duties.Signer {
+			ls = &lostCommitSigner{countingSigner: s, lostDone: make(chan struct{})}
+			return ls
+		},
 		configure: func(n *dutiestest.Node) {
 			n.DependentRoots[5] = phase0.Root{0xa}
 			n.AttesterDuty = func(epoch phase0.Epoch, index phase0.ValidatorIndex) *apiv1.AttesterDuty {
@@ -299,7 +305,11 @@ func TestUncertainCommitIsNotAnotherSigner(t *testing.T) {
 		}})
 	e.run()
 	e.clock.Set(e.at(40, 1, 3))
-	e.waitCalls(dutiestest.CallAttestationData, 1)
+	select {
+	case <-ls.lostDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slot's batch never reached the signer")
+	}
 	e.waitTimer(e.slotStart(41))
 	require.Zero(t, e.node.Count(dutiestest.CallSubmitAttestations), "the failed batch is not submitted")
 
