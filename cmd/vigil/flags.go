@@ -81,6 +81,7 @@ const (
 	flagEpoch                 = "epoch"
 	flagProposerConfig        = "proposer-config"
 	flagBlockTimeout          = "block-production-timeout"
+	flagSlashingPruneEpochs   = "slashing-prune-epochs"
 
 	// status.
 	flagInstance = "instance"

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/vigil-eth/vigil/internal/atomicfile"
 	"github.com/vigil-eth/vigil/internal/cliutil"
-	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
@@ -113,6 +111,12 @@ func slashingImport(c *cli.Context) error {
 		in = f
 	}
 	db, err := openSlashingAdmin(c, e)
+	if errors.Is(err, slashprotect.ErrInUse) {
+		// Keys moved to a running vigil need their history first: import
+		// beside it rather than make the operator stop it.
+		fmt.Fprintf(e.Stderr, "%v; importing beside the running vigil instead\n", err)
+		db, err = slashprotect.Open(c.Context, slashingDBURL(c, e), slashprotect.WithImportBesideSigner(), slashprotect.WithLogger(e.Log))
+	}
 	if err != nil {
 		return err
 	}
@@ -121,25 +125,8 @@ func slashingImport(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("import %s (nothing was imported): %w", name, err)
 	}
-	for _, cf := range rep.Conflicts {
-		fmt.Fprintf(e.Stderr, "warning: slashable data: %s\n", cf.Detail)
-	}
-	if rep.ConflictCount > 0 {
-		fmt.Fprintf(e.Stderr, "warning: %d slashable findings in %s; all records were kept, so every later message is checked against them\n", rep.ConflictCount, name)
-	}
-	for _, a := range rep.Irregular {
-		fmt.Fprintf(e.Stderr, "warning: validator %#x: attestation record with source_epoch %d and target_epoch %d (%s) cannot be on chain; "+
-			"it was kept, and every later vote is checked against it\n", a.Pubkey[:], a.SourceEpoch, a.TargetEpoch, a.Rule)
-	}
-	if rep.IrregularCount > len(rep.Irregular) {
-		fmt.Fprintf(e.Stderr, "warning: %d such records in all\n", rep.IrregularCount)
-	}
-	if rep.FarFuture > 0 {
-		fmt.Fprintf(e.Stderr, "warning: --%s imported %d records more than %d epochs beyond the current epoch %d; those validators cannot sign before them\n",
-			flagForce, rep.FarFuture, slashprotect.FarFutureEpochs, *rep.CurrentEpoch)
-	}
-	if rep.CurrentEpoch == nil {
-		fmt.Fprintf(e.Stderr, "warning: --%s imported without checking for records beyond the current epoch (the network's clock is unknown)\n", flagForce)
+	for _, w := range rep.Warnings("--" + flagForce) {
+		fmt.Fprintf(e.Stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(e.Stdout, "imported %s into %s: %d validator entries, %d new attestations (of %d), %d new blocks (of %d)\n",
 		name, db, rep.Validators, rep.NewAttestations, rep.Attestations, rep.NewBlocks, rep.Blocks)
@@ -216,49 +203,6 @@ func chainTimingFlags(c *cli.Context) (*slashprotect.Timing, error) {
 	}, nil
 }
 
-// slashingHistoryJSON is inspect's JSON output: hex strings and decimal strings, as
-// in EIP-3076.
-type slashingHistoryJSON struct {
-	Pubkey            string                 `json:"pubkey"`
-	Watermarks        slashingWatermarksJSON `json:"watermarks"`
-	TotalBlocks       int                    `json:"total_blocks"`
-	TotalAttestations int                    `json:"total_attestations"`
-	Blocks            []slashingBlockJSON    `json:"signed_blocks"`
-	Attestations      []slashingAttJSON      `json:"signed_attestations"`
-}
-
-type slashingWatermarksJSON struct {
-	BlockSlot         *string `json:"block_slot"`
-	AttestationSource *string `json:"attestation_source"`
-	AttestationTarget *string `json:"attestation_target"`
-}
-
-type slashingBlockJSON struct {
-	Slot        string `json:"slot"`
-	SigningRoot string `json:"signing_root,omitempty"`
-}
-
-type slashingAttJSON struct {
-	SourceEpoch string `json:"source_epoch"`
-	TargetEpoch string `json:"target_epoch"`
-	SigningRoot string `json:"signing_root,omitempty"`
-}
-
-func slashingDecimal[T ~uint64](p *T) *string {
-	if p == nil {
-		return nil
-	}
-	s := fmt.Sprint(uint64(*p))
-	return &s
-}
-
-func slashingRootHex(r *phase0.Root) string {
-	if r == nil {
-		return ""
-	}
-	return fmt.Sprintf("%#x", r[:])
-}
-
 func slashingInspect(c *cli.Context) error {
 	s := c.String(flagPubkey)
 	if s == "" {
@@ -285,52 +229,7 @@ func slashingInspect(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := slashingHistoryJSON{
-		Pubkey: pubkey.Hex(h.Pubkey),
-		Watermarks: slashingWatermarksJSON{
-			BlockSlot: slashingDecimal(h.Watermarks.BlockSlot), AttestationSource: slashingDecimal(h.Watermarks.AttestationSource),
-			AttestationTarget: slashingDecimal(h.Watermarks.AttestationTarget),
-		},
-		TotalBlocks: h.TotalBlocks, TotalAttestations: h.TotalAttestations,
-		Blocks: []slashingBlockJSON{}, Attestations: []slashingAttJSON{},
-	}
-	for _, b := range h.Blocks {
-		out.Blocks = append(out.Blocks, slashingBlockJSON{Slot: fmt.Sprint(uint64(b.Slot)), SigningRoot: slashingRootHex(b.SigningRoot)})
-	}
-	for _, a := range h.Attestations {
-		out.Attestations = append(out.Attestations, slashingAttJSON{SourceEpoch: fmt.Sprint(uint64(a.SourceEpoch)), TargetEpoch: fmt.Sprint(uint64(a.TargetEpoch)), SigningRoot: slashingRootHex(a.SigningRoot)})
-	}
-	if format == "json" {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	orNone := func(s *string) string {
-		if s == nil {
-			return "none"
-		}
-		return *s
-	}
-	noRoot := func(s string) string {
-		if s == "" {
-			return "(none)"
-		}
-		return s
-	}
-	w := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "validator\t%s\n", out.Pubkey)
-	fmt.Fprintf(w, "block slot watermark\t%s\n", orNone(out.Watermarks.BlockSlot))
-	fmt.Fprintf(w, "attestation source watermark\t%s\n", orNone(out.Watermarks.AttestationSource))
-	fmt.Fprintf(w, "attestation target watermark\t%s\n", orNone(out.Watermarks.AttestationTarget))
-	fmt.Fprintf(w, "\nblocks (%d of %d, newest first)\nslot\tsigning root\n", len(out.Blocks), out.TotalBlocks)
-	for _, b := range out.Blocks {
-		fmt.Fprintf(w, "%s\t%s\n", b.Slot, noRoot(b.SigningRoot))
-	}
-	fmt.Fprintf(w, "\nattestations (%d of %d, newest first)\nsource\ttarget\tsigning root\n", len(out.Attestations), out.TotalAttestations)
-	for _, a := range out.Attestations {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", a.SourceEpoch, a.TargetEpoch, noRoot(a.SigningRoot))
-	}
-	return w.Flush()
+	return h.Write(e.Stdout, format == formatJSON)
 }
 
 func slashingPrune(c *cli.Context, e *env) error {

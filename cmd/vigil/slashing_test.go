@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
@@ -54,7 +55,20 @@ func TestSlashingCLI(t *testing.T) {
 
 		out, _, err = runVigil(t, dir, "slashing", "inspect", "--pubkey", pkHex, "--format", "json")
 		require.NoError(t, err)
-		var h slashingHistoryJSON
+		var h struct {
+			Pubkey     string `json:"pubkey"`
+			Watermarks struct {
+				BlockSlot         *string `json:"block_slot"`
+				AttestationSource *string `json:"attestation_source"`
+				AttestationTarget *string `json:"attestation_target"`
+			} `json:"watermarks"`
+			TotalAttestations int `json:"total_attestations"`
+			TotalBlocks       int `json:"total_blocks"`
+			Attestations      []struct {
+				TargetEpoch string `json:"target_epoch"`
+				SigningRoot string `json:"signing_root"`
+			} `json:"signed_attestations"`
+		}
 		require.NoError(t, json.Unmarshal([]byte(out), &h))
 		require.Equal(t, pkHex, h.Pubkey)
 		require.Equal(t, "1", *h.Watermarks.AttestationSource)
@@ -147,7 +161,6 @@ func TestSlashingCLI(t *testing.T) {
 		require.NoError(t, err)
 		defer running.Close()
 		for _, args := range [][]string{
-			{"slashing", "import", "-"},
 			{"slashing", "export", "--out", filepath.Join(t.TempDir(), "x.json")},
 			{"slashing", "inspect", "--pubkey", pkHex},
 			{"slashing", "prune"},
@@ -158,6 +171,23 @@ func TestSlashingCLI(t *testing.T) {
 		}
 		_, _, err = runVigil(t, dir, "slashing", "export", "--out", filepath.Join(t.TempDir(), "x.json"), "--slashing-db", "sqlite://"+filepath.Join(t.TempDir(), "other.db"))
 		require.ErrorIs(t, err, slashprotect.ErrNetworkUnknown, "another database is not locked")
+
+		// An import goes in beside the running vigil: keys moved to it need
+		// their history first, and the running signer then refuses to vote
+		// against it.
+		var pk phase0.BLSPubKey
+		pk[0] = 0x77
+		doc := filepath.Join(t.TempDir(), "moved.json")
+		require.NoError(t, os.WriteFile(doc, []byte(slashprotecttest.Doc(slashprotecttest.Network,
+			slashprotecttest.IV{PK: pk, Atts: []slashprotecttest.IA{{Source: 4, Target: 5, Root: 1}}})), 0o600))
+		out, errOut, err := runVigil(t, dir, "slashing", "import", doc, "--force")
+		require.NoError(t, err, errOut)
+		require.Contains(t, errOut, "importing beside the running vigil")
+		require.Contains(t, out, "1 new attestations")
+		v, err := running.CheckAndRecordAttestations(context.Background(), []slashprotect.AttestationRequest{
+			{Pubkey: pk, SourceEpoch: 4, TargetEpoch: 5, SigningRoot: phase0.Root{0xee}}})
+		require.NoError(t, err)
+		require.False(t, v[0].Allowed)
 	})
 
 	t.Run("a fresh install's backup and a migration from another client", func(t *testing.T) {

@@ -87,6 +87,8 @@ func runFlags() []cli.Flag {
 		cliutil.BoolFlag(flagBuilder, "use the external builder network (validator registrations, builder payloads)"),
 		cliutil.StringFlag(flagProposerConfig, "proposer configuration `FILE` (Teku/Prysm format: per-key and default fee_recipient, gas_limit, "+
 			"builder.enabled) over the flags' defaults; re-read on SIGHUP", ""),
+		cliutil.Uint64Flag(flagSlashingPruneEpochs, "keep `N` epochs of slashing history per validator, pruning older records while vigil runs "+
+			"(watermarks keep their protection; 0 never prunes)", 4096),
 		cliutil.StringFlag(flagBlockTimeout, "how long the beacon node may take to produce a block (`DURATION`; default half a slot)", ""),
 		cliutil.Uint64Flag(flagGasLimit, "execution gas `LIMIT` registered with builders", duties.DefaultGasLimit),
 		cliutil.Uint64Flag(flagDoppelgangerEpochs, "watch each key for `N` epochs before it may sign (0 disables: only for a brand-new chain)", duties.DefaultDoppelgangerEpochs),
@@ -111,6 +113,7 @@ type runConfig struct {
 	keyPollInterval    time.Duration
 	proposerConfig     string
 	blockTimeout       time.Duration
+	pruneEpochs        uint64
 	monitor            monitorConfig
 }
 
@@ -129,6 +132,7 @@ func parseRunConfig(c *cli.Context) (*runConfig, error) {
 		doppelgangerEpochs: c.Uint64(flagDoppelgangerEpochs),
 		allowLongGap:       c.Bool(flagAllowLongGap),
 		proposerConfig:     c.String(flagProposerConfig),
+		pruneEpochs:        c.Uint64(flagSlashingPruneEpochs),
 	}
 	var err error
 	if rc.beaconNodes, err = beaconNodesFlag(c); err != nil {
@@ -233,7 +237,7 @@ func (d validatorDeps) run(c *cli.Context, e *env) (err error) {
 	tracker := perf.NewTracker(pool, ch, perf.WithLogger(e.Log), perf.WithValidatorLimit(rc.monitor.validatorLimit))
 	mon.Registry.MustRegister(tracker)
 	mon.SetValidators(tracker.Handler())
-	runErr := runServices(ctx, e, rc, ch, set, configs, sgn, svc, tracker)
+	runErr := runServices(ctx, e, rc, ch, set, configs, sgn, svc, tracker, db)
 	if errors.Is(runErr, duties.ErrDoppelganger) {
 		mon.Metrics.DoppelgangerDetected()
 	}
@@ -387,7 +391,7 @@ func startDuties(e *env, rc *runConfig, pool *beacon.Pool, sgn *signer.Signer, c
 // (on SIGHUP), the chain model's refresh and the performance tracker beside
 // them.
 func runServices(ctx context.Context, e *env, rc *runConfig, ch *chain.Chain, set *keyset.Set, configs *proposerconfig.Source,
-	sgn *signer.Signer, svc *duties.Service, tracker *perf.Tracker) error {
+	sgn *signer.Signer, svc *duties.Service, tracker *perf.Tracker, db *slashprotect.DB) error {
 	keysHup, configHup := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(keysHup, syscall.SIGHUP)
 	signal.Notify(configHup, syscall.SIGHUP)
@@ -398,6 +402,7 @@ func runServices(ctx context.Context, e *env, rc *runConfig, ch *chain.Chain, se
 	wg.Go(func() { keyset.NewReloader(set, sgn, svc).Run(bg, rc.keyPollInterval, keysHup) })
 	wg.Go(func() { reloadOnSignal(bg, e, configs, configHup) })
 	wg.Go(func() { ch.Run(bg) })
+	wg.Go(func() { pruneSlashingDB(bg, e, ch, db, rc.pruneEpochs) })
 	wg.Go(func() { tracker.Run(bg, func() []perf.Validator { return onChainValidators(svc.Validators()) }) })
 	err := svc.Run(ctx)
 	stopBg()
@@ -420,6 +425,30 @@ func reloadOnSignal(ctx context.Context, e *env, configs *proposerconfig.Source,
 				e.Log.Error("Failed to reload the proposer configuration; keeping the one in force", "error", err)
 			}
 		}
+	}
+}
+
+// pruneEvery is how often the slashing history is pruned while vigil runs;
+// a pass over 10,000 keys takes about a second.
+const pruneEvery = 64
+
+// pruneSlashingDB prunes the slashing history online one epoch after start
+// and every pruneEvery epochs, under the same per-validator locks as signing;
+// a failure is logged and tried again next time, never stopping the duties.
+func pruneSlashingDB(ctx context.Context, e *env, ch *chain.Chain, db *slashprotect.DB, keep uint64) {
+	if keep == 0 {
+		return
+	}
+	clock := ch.SlotClock()
+	next := clock.CurrentEpoch() + 1
+	for clock.SleepUntil(ctx, clock.SlotStart(clock.FirstSlot(next))) == nil {
+		rep, err := db.PruneOnline(ctx, slashprotect.PruneOptions{KeepEpochs: keep})
+		if err != nil {
+			e.Log.Warn("Failed to prune the slashing history; trying again later", "error", err)
+		} else if rep.Attestations+rep.Blocks > 0 {
+			e.Log.Info("Pruned the slashing history", "validators", rep.Validators, "attestations", rep.Attestations, "blocks", rep.Blocks)
+		}
+		next += pruneEvery
 	}
 }
 

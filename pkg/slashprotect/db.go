@@ -31,12 +31,16 @@ type DB struct {
 	stats counters
 	// now is the wall clock, for Import's far-future check.
 	now func() time.Time
+	// importOnly marks a database opened WithImportBesideSigner: it never
+	// decides a signature.
+	importOnly bool
 }
 
 type options struct {
 	log       *slog.Logger
 	network   *phase0.Root
 	exclusive bool
+	beside    bool
 	now       func() time.Time
 }
 
@@ -68,6 +72,21 @@ func WithExclusiveAccess() Option {
 	return func(o *options) { o.exclusive = true }
 }
 
+// WithImportBesideSigner opens a database that a running validator client
+// holds, for an import only: keys moved to a running vigil need their history
+// first. SQLite is opened without vigil's exclusive file lock (SQLite's own
+// locking orders the import's one write transaction with the signer's); on
+// PostgreSQL the import's transaction locks the validators table against the
+// signer's batches. The returned DB refuses every check-and-record: it is
+// not a second signer.
+func WithImportBesideSigner() Option {
+	return func(o *options) { o.beside = true }
+}
+
+// ErrImportOnly refuses a check-and-record on a database opened
+// WithImportBesideSigner.
+var ErrImportOnly = errors.New("this slashing database handle is for an import beside a running vigil, not for signing")
+
 // Open opens (creating and migrating if needed) the database at url:
 // sqlite:///abs/path/file.db or postgres://user@host/db.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
@@ -83,14 +102,17 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		// url.Parse errors quote the input, which may hold a password.
 		return nil, errors.New("slashing database URL is malformed: want sqlite:///abs/path/file.db or postgres://...")
 	}
-	db := &DB{log: o.log, now: o.now}
+	if o.beside && o.exclusive {
+		return nil, errors.New("slashprotect: WithImportBesideSigner and WithExclusiveAccess exclude each other")
+	}
+	db := &DB{log: o.log, now: o.now, importOnly: o.beside}
 	switch u.Scheme {
 	case "sqlite":
 		if u.Host != "" {
 			return nil, fmt.Errorf("slashing database URL sqlite://%s%s: want three slashes and an absolute path, sqlite:///abs/path/file.db", u.Host, u.Path)
 		}
 		db.where = u.Path
-		if db.b, err = openSQLite(ctx, u.Path); err != nil {
+		if db.b, err = openSQLite(ctx, u.Path, !o.beside); err != nil {
 			return nil, err
 		}
 	case "postgres", "postgresql":
@@ -286,6 +308,9 @@ func (db *DB) CheckAndRecordBlock(ctx context.Context, req BlockRequest) (Verdic
 // locks (taken in pubkey order, so concurrent batches cannot deadlock), saves
 // changed watermarks and commits. Only after commit returns may a caller sign.
 func (db *DB) checkAndRecord(ctx context.Context, pubkeys []phase0.BLSPubKey, decide func(storeTx, map[phase0.BLSPubKey]*validatorState) error) error {
+	if db.importOnly {
+		return ErrImportOnly
+	}
 	done, err := db.use()
 	if err != nil {
 		return err

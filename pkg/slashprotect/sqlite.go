@@ -63,22 +63,28 @@ type sqliteBackend struct {
 	ids   map[phase0.BLSPubKey]int64
 }
 
-func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
+func openSQLite(ctx context.Context, path string, lockIt bool) (*sqliteBackend, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("sqlite path %q must be absolute (sqlite:///abs/path/file.db)", path)
 	}
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite path %q must not contain ? or #", path)
 	}
-	lock, err := lockFile(path)
-	if err != nil {
-		return nil, err
+	var lock *os.File
+	if lockIt {
+		var err error
+		if lock, err = lockFile(path); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		// Beside a running signer the database exists; never create one.
+		return nil, fmt.Errorf("open slashing database %s: %w", path, err)
 	}
 	// Create the file 0600 ourselves; SQLite gives its -wal and -shm files the
 	// database file's permissions.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		_ = lock.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("open slashing database %s: %w", path, err)
 	}
 	_ = f.Close()
@@ -92,7 +98,7 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=1&_cache_size=-65536&_stmt_cache_size=64"
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
-		_ = lock.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("open slashing database %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
@@ -176,8 +182,10 @@ func (b *sqliteBackend) begin(ctx context.Context, _ txMode) (storeTx, error) {
 func (b *sqliteBackend) close() error {
 	err := b.db.Close()
 	// Closing the lock file releases the flock.
-	if lerr := b.lock.Close(); err == nil {
-		err = lerr
+	if b.lock != nil {
+		if lerr := b.lock.Close(); err == nil {
+			err = lerr
+		}
 	}
 	return err
 }
@@ -764,5 +772,11 @@ func (t *sqliteTx) rollback() {
 	if !t.done {
 		t.done = true
 		_ = t.tx.Rollback()
+	}
+}
+
+func closeLock(f *os.File) {
+	if f != nil {
+		_ = f.Close()
 	}
 }
