@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/vigil-eth/vigil/pkg/chain"
 	"github.com/vigil-eth/vigil/pkg/exit"
 	"github.com/vigil-eth/vigil/pkg/pubkey"
-	"github.com/vigil-eth/vigil/pkg/signer"
 )
 
 // exit is `validator exit`: look the validator up, confirm, sign the exit
@@ -38,6 +38,10 @@ func (d validatorDeps) exit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	kinds, err := keyStoresFlag(c)
+	if err != nil {
+		return err
+	}
 	ctx := c.Context
 	pool, err := connectBeacon(ctx, e, nodes, nil)
 	if err != nil {
@@ -47,43 +51,24 @@ func (d validatorDeps) exit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	plan, err := exit.Prepare(ctx, pool, spec, time.Now(), pk, epoch)
-	if err != nil {
-		return fmt.Errorf("%w: check --%s and --%s", err, flagPubkey, flagBeaconNode)
-	}
-	kinds, err := keyStoresFlag(c)
-	if err != nil {
-		return err
-	}
 	set, err := openKeySet(c, e, d.openStore, kinds)
 	if err != nil {
 		return err
 	}
-	key, err := set.LoadOne(ctx, pk)
-	if err != nil {
-		return err
-	}
-	ch, err := chain.New(spec, nil)
-	if err != nil {
-		key.Zero()
-		return err
-	}
-	sgn, err := signer.New(ctx, signer.WithoutSlashingDB(), signer.WithChain(ch), signer.WithLogger(e.Log), signer.WithKeys(key))
-	if err != nil {
-		key.Zero()
-		return fmt.Errorf("start the signer: %w", err)
-	}
-	defer sgn.Close()
-
-	fmt.Fprintf(e.Stderr, "About to exit validator %d (%s) at epoch %d on the network with genesis validators root %#x.\n"+
-		"An exit cannot be undone: the validator stops earning and its stake becomes withdrawable after the exit queue.\n",
-		plan.Index, pubkey.Hex(pk), plan.Epoch, plan.GenesisValidatorsRoot[:])
-	if !c.Bool(flagYes) {
-		if err := cliutil.ConfirmPubkey(d.stdin, d.isTTY(d.stdin), e.Stderr, pk, "exit", "nothing was signed", flagYes); err != nil {
-			return err
+	confirm := func(plan *exit.Plan) error {
+		fmt.Fprintf(e.Stderr, "About to exit validator %d (%s) at epoch %d on the network with genesis validators root %#x.\n"+
+			"An exit cannot be undone: the validator stops earning and its stake becomes withdrawable after the exit queue.\n",
+			plan.Index, pubkey.Hex(pk), plan.Epoch, plan.GenesisValidatorsRoot[:])
+		if c.Bool(flagYes) {
+			return nil
 		}
+		return cliutil.ConfirmPubkey(d.stdin, d.isTTY(d.stdin), e.Stderr, pk, "exit", "nothing was signed", flagYes)
 	}
-	if err := exit.Submit(ctx, pool, sgn, plan); err != nil {
+	plan, err := exit.Execute(ctx, pool, set, spec, time.Now(), pk, epoch, confirm, e.Log)
+	if errors.Is(err, exit.ErrUnknownValidator) || errors.Is(err, exit.ErrNotActive) {
+		return fmt.Errorf("%w: check --%s and --%s", err, flagPubkey, flagBeaconNode)
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "submitted voluntary exit of validator %d (%s) at epoch %d\n", plan.Index, pubkey.Hex(pk), plan.Epoch)

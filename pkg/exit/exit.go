@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	eth2client "github.com/attestantio/go-eth2-client"
@@ -17,7 +18,9 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
 	"github.com/vigil-eth/vigil/pkg/chain"
+	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/pubkey"
+	"github.com/vigil-eth/vigil/pkg/signer"
 )
 
 // Node is what the exit asks of the beacon node.
@@ -95,4 +98,40 @@ func Submit(ctx context.Context, node Node, sgn Signer, p *Plan) error {
 		return fmt.Errorf("submit the voluntary exit (signed, but no beacon node accepted it): %w", err)
 	}
 	return nil
+}
+
+// KeyLoader loads the key of one validator; *keyset.Set satisfies it.
+type KeyLoader interface {
+	LoadOne(ctx context.Context, pk phase0.BLSPubKey) (*keystore.Key, error)
+}
+
+// Execute plans the exit of pk at epoch (nil: the current one), loads its
+// key into a signer that has no slashing database (an exit cannot be
+// slashed, and a running validator client holds the database), lets confirm
+// refuse it, then signs and submits it. Nothing is signed if confirm fails.
+func Execute(ctx context.Context, node Node, keys KeyLoader, spec *chain.Spec, now time.Time, pk phase0.BLSPubKey,
+	epoch *phase0.Epoch, confirm func(*Plan) error, log *slog.Logger) (*Plan, error) {
+	plan, err := Prepare(ctx, node, spec, now, pk, epoch)
+	if err != nil {
+		return nil, err
+	}
+	key, err := keys.LoadOne(ctx, pk)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := chain.New(spec, nil)
+	if err != nil {
+		key.Zero()
+		return nil, err
+	}
+	sgn, err := signer.New(ctx, signer.WithoutSlashingDB(), signer.WithChain(ch), signer.WithLogger(log), signer.WithKeys(key))
+	if err != nil {
+		key.Zero()
+		return nil, fmt.Errorf("start the signer: %w", err)
+	}
+	defer sgn.Close()
+	if err := confirm(plan); err != nil {
+		return nil, err
+	}
+	return plan, Submit(ctx, node, sgn, plan)
 }
