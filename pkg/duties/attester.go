@@ -35,6 +35,9 @@ type attester struct {
 
 	mu     sync.Mutex
 	epochs map[phase0.Epoch]*attesterEpoch
+	// generation counts invalidations, so that a fetch that was under way
+	// when the validator set changed stores its answer as stale.
+	generation uint64
 	// attested remembers the latest target epoch this run asked the signer
 	// to sign for each validator, so that a duty that moves after a reorg is
 	// never signed twice for the same target (and so that a slashing refusal
@@ -110,6 +113,7 @@ func (a *attester) markStale(epochs ...phase0.Epoch) {
 func (a *attester) invalidate() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.generation++
 	for _, d := range a.epochs {
 		d.stale = true
 	}
@@ -131,6 +135,9 @@ func (a *attester) checkDependentRoots(epoch phase0.Epoch, previous, current pha
 }
 
 func (a *attester) fetch(ctx context.Context, epoch phase0.Epoch) {
+	a.mu.Lock()
+	gen := a.generation
+	a.mu.Unlock()
 	indices := a.roster.activeIndices(epoch)
 	entry := newAttesterEpoch()
 	if len(indices) > 0 {
@@ -149,6 +156,7 @@ func (a *attester) fetch(ctx context.Context, epoch phase0.Epoch) {
 		}
 	}
 	a.mu.Lock()
+	entry.stale = a.generation != gen
 	a.epochs[epoch] = entry
 	a.mu.Unlock()
 	a.log.Debug("Attester duties", slog.Uint64("epoch", uint64(epoch)), slog.Int("duties", len(entry.duties)),

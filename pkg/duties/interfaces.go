@@ -84,7 +84,7 @@ type (
 	proposalSigner interface {
 		SignRANDAOReveal(ctx context.Context, pubkey phase0.BLSPubKey, epoch phase0.Epoch) (phase0.BLSSignature, error)
 		SignProposal(ctx context.Context, pubkey phase0.BLSPubKey, proposal *api.VersionedProposal) (phase0.BLSSignature, error)
-		BlockRecorded(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot) (bool, error)
+		LatestBlock(ctx context.Context, pubkey phase0.BLSPubKey) (phase0.Slot, bool, error)
 	}
 	syncCommitteeSigner interface {
 		SignSyncCommitteeMessage(ctx context.Context, pubkey phase0.BLSPubKey, slot phase0.Slot, blockRoot phase0.Root) (phase0.BLSSignature, error)

@@ -22,6 +22,7 @@ import (
 	"github.com/attestantio/go-eth2-client/spec/electra"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"github.com/vigil-eth/vigil/pkg/signer"
 )
 
@@ -37,6 +38,8 @@ type proposer struct {
 
 	mu     sync.Mutex
 	epochs map[phase0.Epoch]*proposerEpoch
+	// generation counts invalidations (see attester.generation).
+	generation uint64
 	// proposed remembers the slots this run proposed at, so that a duty that
 	// moves after a reorg is never proposed twice.
 	proposed map[phase0.Slot]bool
@@ -94,6 +97,7 @@ func (p *proposer) markStale(epochs ...phase0.Epoch) {
 func (p *proposer) invalidate() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.generation++
 	for _, d := range p.epochs {
 		d.stale = true
 	}
@@ -117,6 +121,9 @@ func (p *proposer) checkDependentRoot(epoch phase0.Epoch, previous, current phas
 }
 
 func (p *proposer) fetch(ctx context.Context, epoch phase0.Epoch) {
+	p.mu.Lock()
+	gen := p.generation
+	p.mu.Unlock()
 	indices := p.roster.activeIndices(epoch)
 	entry := &proposerEpoch{}
 	if len(indices) > 0 {
@@ -136,6 +143,7 @@ func (p *proposer) fetch(ctx context.Context, epoch phase0.Epoch) {
 		}
 	}
 	p.mu.Lock()
+	entry.stale = p.generation != gen
 	p.epochs[epoch] = entry
 	p.mu.Unlock()
 	for _, d := range entry.duties {
@@ -193,15 +201,7 @@ func (p *proposer) propose(ctx context.Context, slot phase0.Slot, start runStart
 	}
 	const kind = signer.KindBlock
 	log := p.log.With(slog.Uint64("slot", uint64(slot)), slog.Uint64("validator_index", uint64(duty.ValidatorIndex)))
-	// A run started mid-slot may find its predecessor's block for this slot
-	// in the slashing database: it was broadcast already (or never will be,
-	// if the process died before submitting it), and any other block would be
-	// refused as a double proposal. Producing one only makes the node build a
-	// block in vain, so skip. An error here is not fatal: SignProposal decides.
-	if recorded, err := p.signer.BlockRecorded(ctx, pk, slot); err != nil {
-		log.Warn("Could not check the slashing database for an earlier block; proposing", slog.Any("error", err))
-	} else if recorded {
-		log.Info("Block for this slot already signed before a restart; not proposing again")
+	if skip := p.recordedBefore(ctx, log, pk, slot, start); skip {
 		return
 	}
 	p.obs.Scheduled(kind, slot, 1)
@@ -215,6 +215,32 @@ func (p *proposer) propose(ctx context.Context, slot phase0.Slot, start runStart
 	}
 	p.obs.Performed(kind, slot, 1, p.sinceSlotStart(slot))
 	log.Info("Proposed block", slog.Duration("into_slot", p.sinceSlotStart(slot)))
+}
+
+// recordedBefore reports whether the slot must be skipped because the
+// slashing database already holds a block at or after it. A run started
+// within the slot may find its predecessor's block for this very slot: it was
+// broadcast already (or never will be, if the process died before submitting
+// it), any other block would be refused as a double proposal, and producing
+// one only makes the node build a block in vain. A block recorded at a later
+// slot, or at this slot when this run started before it, is no predecessor's:
+// another signer holds the key, and the duties stop. An error is not fatal:
+// SignProposal decides.
+func (p *proposer) recordedBefore(ctx context.Context, log *slog.Logger, pk phase0.BLSPubKey, slot phase0.Slot, start runStart) bool {
+	latest, ok, err := p.signer.LatestBlock(ctx, pk)
+	switch {
+	case err != nil:
+		log.Warn("Could not check the slashing database for an earlier block; proposing", slog.Any("error", err))
+		return false
+	case !ok || latest < slot:
+		return false
+	case latest == slot && slot <= start.slot:
+		log.Info("Block for this slot already signed before a restart; not proposing again")
+		return true
+	}
+	p.stop(fmt.Errorf("%w: a block for validator %s is recorded at slot %d, at or after slot %d that this run did not sign: "+
+		"another instance appears to be signing with this key", ErrConcurrentSigner, pubkey.Short(pk), latest, slot))
+	return true
 }
 
 func (p *proposer) proposeBlock(ctx context.Context, slot phase0.Slot, duty *apiv1.ProposerDuty, pk phase0.BLSPubKey) error {

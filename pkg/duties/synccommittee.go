@@ -30,6 +30,8 @@ type syncCommittee struct {
 
 	mu      sync.Mutex
 	periods map[uint64]*syncPeriod
+	// generation counts invalidations (see attester.generation).
+	generation uint64
 }
 
 // syncPeriod is one sync committee period's duties for our validators.
@@ -74,6 +76,7 @@ func (c *syncCommittee) forget(epoch phase0.Epoch) {
 // invalidate drops every period's duties, after the validator set changed.
 func (c *syncCommittee) invalidate() {
 	c.mu.Lock()
+	c.generation++
 	clear(c.periods)
 	c.mu.Unlock()
 }
@@ -81,6 +84,9 @@ func (c *syncCommittee) invalidate() {
 // fetch reads the duties of the period that contains epoch.
 func (c *syncCommittee) fetch(ctx context.Context, epoch phase0.Epoch) {
 	period := c.spec().SyncPeriod(epoch)
+	c.mu.Lock()
+	gen := c.generation
+	c.mu.Unlock()
 	indices := c.roster.activeIndices(epoch)
 	entry := &syncPeriod{}
 	if len(indices) > 0 {
@@ -96,7 +102,11 @@ func (c *syncCommittee) fetch(ctx context.Context, epoch phase0.Epoch) {
 		}
 	}
 	c.mu.Lock()
-	c.periods[period] = entry
+	if c.generation == gen {
+		// An answer for a validator set that changed meanwhile is dropped;
+		// the next slot fetches again.
+		c.periods[period] = entry
+	}
 	c.mu.Unlock()
 	if len(entry.duties) > 0 {
 		c.log.Info("Sync committee duties", slog.Uint64("period", period), slog.Int("validators", len(entry.duties)))

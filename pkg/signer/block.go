@@ -263,16 +263,18 @@ func (s *Signer) signBlock(ctx context.Context, pk phase0.BLSPubKey, block any, 
 	return s.signSingle(kind, pk, root, start)
 }
 
-// BlockRecorded reports whether the slashing-protection database already
-// holds a block for pubkey at slot or a later one, so that a restarted
-// validator client does not ask its beacon node to build a block it may not
-// sign (a different one would be a double proposal, the same one was already
-// broadcast by its predecessor). It is advisory: SignProposal still decides.
-func (s *Signer) BlockRecorded(ctx context.Context, pk phase0.BLSPubKey, slot phase0.Slot) (bool, error) {
+// LatestBlock returns the slot of the latest block recorded for pk in the
+// slashing-protection database (ok false when none), so that the duties can
+// tell a block their predecessor signed before a restart from one another
+// signer recorded. It is advisory: SignProposal still decides.
+func (s *Signer) LatestBlock(ctx context.Context, pk phase0.BLSPubKey) (phase0.Slot, bool, error) {
 	found, err := s.db.LatestRecords(ctx, []phase0.BLSPubKey{pk})
 	if err != nil {
-		return false, fmt.Errorf("read block history of %s: %w", pubkey.Short(pk), err)
+		return 0, false, fmt.Errorf("read block history of %s: %w", pubkey.Short(pk), err)
 	}
 	l, ok := found[pk]
-	return ok && l.BlockSlot != nil && *l.BlockSlot >= slot, nil
+	if !ok || l.BlockSlot == nil {
+		return 0, false, nil
+	}
+	return *l.BlockSlot, true, nil
 }

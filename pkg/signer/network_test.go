@@ -75,7 +75,7 @@ func (c *latestCounter) counts() (int, int) {
 }
 
 // TestLatestRecordsInOneQuery: the long-gap guard loads the latest records of
-// every key a batch brings, in one query, once per key; BlockRecorded asks for
+// every key a batch brings, in one query, once per key; LatestBlock asks for
 // its key alone.
 func TestLatestRecordsInOneQuery(t *testing.T) {
 	ctx := context.Background()
@@ -109,15 +109,16 @@ func TestLatestRecordsInOneQuery(t *testing.T) {
 
 	_, err = e.s.SignBeaconBlock(ctx, e.pks[0], allForks()[3].full(26))
 	require.NoError(t, err)
-	recorded, err := e.s.BlockRecorded(ctx, e.pks[0], 26)
+	latest, ok, err := e.s.LatestBlock(ctx, e.pks[0])
 	require.NoError(t, err)
-	require.True(t, recorded)
-	recorded, err = e.s.BlockRecorded(ctx, e.pks[0], 27)
+	require.True(t, ok)
+	require.Equal(t, phase0.Slot(26), latest)
+	_, ok, err = e.s.LatestBlock(ctx, e.pks[1])
 	require.NoError(t, err)
-	require.False(t, recorded)
-	recorded, err = e.s.BlockRecorded(ctx, phase0.BLSPubKey{0x99}, 1)
+	require.False(t, ok)
+	_, ok, err = e.s.LatestBlock(ctx, phase0.BLSPubKey{0x99})
 	require.NoError(t, err)
-	require.False(t, recorded, "a key the database does not know has no block")
+	require.False(t, ok, "a key the database does not know has no block")
 	calls, keys = counter.counts()
 	require.Equal(t, 4, calls)
 	require.Equal(t, 7, keys)
