@@ -30,10 +30,10 @@ func testKey(t *testing.T, path string) *keystore.Key {
 }
 
 // TestVerifyDepositCLIExample verifies the two holesky entries printed in
-// deposit-cli-docs/deposit_data_file.md (ethstaker-deposit-cli docs), which
-// staking-deposit-cli 2.7.0 produced.
+// testdata/deposit-cli-docs/deposit_data_file.md (ethstaker-deposit-cli docs,
+// see testdata/README.md), which staking-deposit-cli 2.7.0 produced.
 func TestVerifyDepositCLIExample(t *testing.T) {
-	data, err := os.ReadFile("../../../shared/specs/deposit-cli-docs/deposit_data_file.md")
+	data, err := os.ReadFile(filepath.Join("testdata", "deposit-cli-docs", "deposit_data_file.md"))
 	require.NoError(t, err)
 	s := string(data)
 	start := indexAfter(t, s, "## Example\n```JSON\n")

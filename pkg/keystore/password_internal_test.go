@@ -10,15 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestProcessPassword uses eip2335_vectors.json: the EIP's own password,
+// TestProcessPassword uses testdata/vectors/eip2335_vectors.json: the EIP's own password,
 // the ethstaker-deposit-cli test_process_password cases, and the cases
 // derived from the EIP-2335 rule (C0, DEL and C1 stripped after NFKD).
 func TestProcessPassword(t *testing.T) {
-	dir := os.Getenv("VIGIL_VECTORS_DIR")
-	if dir == "" {
-		dir = "../../../shared/vectors"
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "eip2335_vectors.json"))
+	data, err := os.ReadFile(filepath.Join("testdata", "vectors", "eip2335_vectors.json"))
 	require.NoError(t, err)
 	type pcase struct {
 		Input string `json:"input"`

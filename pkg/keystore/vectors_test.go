@@ -11,19 +11,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// vectorsDir holds the shared test vectors (see its README.md for sources);
-// VIGIL_VECTORS_DIR overrides it for checkouts laid out differently.
-func vectorsDir() string {
-	if d := os.Getenv("VIGIL_VECTORS_DIR"); d != "" {
-		return d
-	}
-	return "../../../shared/vectors"
-}
+// vectorsDir holds the spec test vectors, copied into the repository so that
+// a plain clone passes (testdata/README.md names each file's source, version
+// and licence).
+const vectorsDir = "testdata/vectors"
 
 func readVector(t testing.TB, path string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorsDir(), path))
-	require.NoError(t, err, "read vector file %s (set VIGIL_VECTORS_DIR if the vectors live elsewhere)", path)
+	data, err := os.ReadFile(filepath.Join(vectorsDir, path))
+	require.NoError(t, err, "read vector file %s", path)
 	return data
 }
 

@@ -15,20 +15,13 @@ import (
 	"github.com/vigil-eth/vigil/pkg/signer"
 )
 
-// specsDir holds the shared consensus specs; VIGIL_SPECS_DIR overrides it.
-func specsDir() string {
-	if d := os.Getenv("VIGIL_SPECS_DIR"); d != "" {
-		return d
-	}
-	return "../../../shared/specs"
-}
-
-// mainnetConfig reads consensus-specs configs/mainnet.yaml at test time.
+// mainnetConfig reads consensus-specs configs/mainnet.yaml, copied into
+// testdata (testdata/README.md names its source, version and licence).
 func mainnetConfig(t *testing.T) map[string]string {
 	t.Helper()
-	path := filepath.Join(specsDir(), "consensus-specs", "configs", "mainnet.yaml")
+	path := filepath.Join("testdata", "consensus-specs", "configs", "mainnet.yaml")
 	data, err := os.ReadFile(path)
-	require.NoError(t, err, "read %s (set VIGIL_SPECS_DIR if the specs live elsewhere)", path)
+	require.NoError(t, err, "read %s", path)
 	// yaml.Node keeps the literal text: 0x00000000 must stay a hex string, not an int.
 	var raw map[string]yaml.Node
 	require.NoError(t, yaml.Unmarshal(data, &raw))

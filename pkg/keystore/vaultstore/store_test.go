@@ -122,11 +122,11 @@ func pubkeys(keys []*keystore.Key) []phase0.BLSPubKey {
 
 func secretHex(k *keystore.Key) string { return hex.EncodeToString(k.Secret.Serialize()) }
 
-// eip2333Seed reads Test Case 0's seed from the shared EIP-2333 vectors
-// (ethereum/ERCs ERCS/erc-2333.md, "Test Cases"; see shared/vectors/README.md).
+// eip2333Seed reads Test Case 0's seed from the EIP-2333 vectors
+// (ethereum/ERCs ERCS/erc-2333.md, "Test Cases"; see testdata/README.md).
 func eip2333Seed(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../../../shared/vectors/eip2333_vectors.json")
+	b, err := os.ReadFile(filepath.Join("testdata", "eip2333_vectors.json"))
 	require.NoError(t, err)
 	var v struct {
 		Cases []struct {
