@@ -40,6 +40,7 @@ const (
 	flagVaultClientCert        = "vault-client-cert"
 	flagVaultClientKey         = "vault-client-key"
 	flagVaultParallelism       = "vault-parallelism"
+	flagVaultAllowInsecureHTTP = "vault-allow-insecure-http"
 
 	// keys generate, import, export.
 	flagMnemonicFile           = "mnemonic-file"
@@ -140,6 +141,8 @@ func keyStoreFlags() []cli.Flag {
 		cliutil.StringFlag(flagVaultClientCert, "PEM `FILE` with a TLS client certificate for Vault (default $"+envVaultClientCert+")", ""),
 		cliutil.StringFlag(flagVaultClientKey, "PEM `FILE` with the TLS client certificate's key (default $"+envVaultClientKey+")", ""),
 		cliutil.IntFlag(flagVaultParallelism, "Vault requests in flight while loading or listing keys", vaultstore.DefaultParallelism),
+		cliutil.BoolFlag(flagVaultAllowInsecureHTTP, "accept a plain http:// --vault-address that is not loopback, sending the Vault token "+
+			"and the keys unencrypted (labs only; use https:// or a Vault Agent on loopback)"),
 	}
 }
 

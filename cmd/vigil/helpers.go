@@ -151,6 +151,7 @@ func vaultConfig(c *cli.Context) (vaultstore.Config, error) {
 		ClientCert:          orEnv(flagVaultClientCert, envVaultClientCert),
 		ClientKey:           orEnv(flagVaultClientKey, envVaultClientKey),
 		Parallelism:         c.Int(flagVaultParallelism),
+		AllowInsecureHTTP:   c.Bool(flagVaultAllowInsecureHTTP),
 	}
 	if cfg.Address == "" {
 		return cfg, fmt.Errorf("--store vault needs Vault's address: set --%s or %s", flagVaultAddress, envVaultAddr)

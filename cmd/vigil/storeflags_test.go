@@ -119,6 +119,10 @@ func TestOpenKeyStoreRefuses(t *testing.T) {
 			map[string]string{envVigilVaultToken: "hvs.x"}, "more than once"},
 		{"bad parallelism", "vault", []string{"--vault-address", "http://127.0.0.1:1", "--vault-parallelism", "0"},
 			map[string]string{envVaultToken: "hvs.x"}, "want at least 1"},
+		{"plain http off loopback", "vault", []string{"--vault-address", "http://vault.internal:8200"},
+			map[string]string{envVaultToken: "hvs.x"}, "uses plain http:// to a host that is not loopback"},
+		{"plain http off loopback from VAULT_ADDR", "vault", nil,
+			map[string]string{envVaultAddr: "http://10.1.2.3:8200", envVaultToken: "hvs.x"}, "--vault-allow-insecure-http"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +133,52 @@ func TestOpenKeyStoreRefuses(t *testing.T) {
 			_, err := runStoreCommand(t, tc.kind, args...)
 			require.ErrorContains(t, err, tc.want)
 			require.NotContains(t, err.Error(), "hvs.x")
+		})
+	}
+}
+
+// TestVaultAllowInsecureHTTP checks that --vault-allow-insecure-http reaches
+// vaultstore.Config from each source, and is off unless given. Nothing is
+// dialled: only the configuration is built.
+func TestVaultAllowInsecureHTTP(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		config string
+		want   bool
+	}{
+		{name: "default", want: false},
+		{name: "flag", args: []string{"--" + flagVaultAllowInsecureHTTP}, want: true},
+		{name: "flag false", args: []string{"--" + flagVaultAllowInsecureHTTP + "=false"}, want: false},
+		{name: "environment", env: map[string]string{"VIGIL_VAULT_ALLOW_INSECURE_HTTP": "true"}, want: true},
+		{name: "config file", config: flagVaultAllowInsecureHTTP + ": true\n", want: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clearVaultEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var got vaultstore.Config
+			app := &cli.App{
+				Name: "vigil", Flags: globalFlags(), Writer: &bytes.Buffer{}, ErrWriter: &bytes.Buffer{},
+				ExitErrHandler: func(*cli.Context, error) {},
+				Commands: []*cli.Command{{Name: "probe", Flags: keyStoreFlags(), Action: func(c *cli.Context) (err error) {
+					got, err = vaultConfig(c)
+					return err
+				}}},
+			}
+			cliutil.WithConfigFile(app, flagConfig)
+			args := []string{"vigil", "--data-dir", filepath.Join(t.TempDir(), "d")}
+			if tc.config != "" {
+				cfg := filepath.Join(t.TempDir(), "vigil.yaml")
+				require.NoError(t, os.WriteFile(cfg, []byte(tc.config), 0o600))
+				args = append(args, "--config", cfg)
+			}
+			args = append(append(args, "probe", "--"+flagVaultAddress, "http://vault.internal:8200"), tc.args...)
+			require.NoError(t, app.RunContext(t.Context(), args))
+			require.Equal(t, tc.want, got.AllowInsecureHTTP)
 		})
 	}
 }

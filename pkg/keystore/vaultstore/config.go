@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -28,8 +30,13 @@ const requestTimeout = 30 * time.Second
 // Config says where the keys live and how to authenticate. Exactly one of
 // Token, TokenFile and AppRoleRoleID must be set.
 type Config struct {
-	// Address is Vault's URL, e.g. https://vault.example:8200.
+	// Address is Vault's URL, e.g. https://vault.example:8200. A plain
+	// http:// address must name a loopback host (a Vault Agent or a dev
+	// server on this machine) unless AllowInsecureHTTP is set.
 	Address string
+	// AllowInsecureHTTP accepts a plain http:// Address whose host is not
+	// loopback, sending the token and every secret key unencrypted; for labs.
+	AllowInsecureHTTP bool
 	// Mount is the KV version 2 secrets engine's path (default "secret").
 	Mount string
 	// Prefix is the path inside the mount under which every key is a secret
@@ -114,6 +121,9 @@ func (c Config) withDefaults() (Config, authMode, error) {
 	if c.Address == "" {
 		return c, 0, newError(ErrConfig, nil, "no Vault address: set --vault-address or VAULT_ADDR")
 	}
+	if _, err := checkAddress(c.Address, c.AllowInsecureHTTP); err != nil {
+		return c, 0, err
+	}
 	if c.Mount == "" {
 		c.Mount = DefaultMount
 	}
@@ -162,6 +172,63 @@ func (c Config) withDefaults() (Config, authMode, error) {
 		return c, 0, newError(ErrConfig, nil, "TLS client authentication needs both a client certificate and a client key")
 	}
 	return c, mode, nil
+}
+
+// checkAddress refuses a Vault address that would carry the token and the
+// keys in clear: plain http:// to a host that is not loopback, unless
+// allowInsecure. insecure reports such an address that was allowed, so that
+// New can warn. A unix:// socket is local and accepted. The errors never echo
+// the address's password, should it hold one.
+func checkAddress(address string, allowInsecure bool) (insecure bool, err error) {
+	u, err := url.Parse(address)
+	if err != nil {
+		// url.Error quotes the whole address; name only what is wrong.
+		return false, newError(ErrConfig, nil, "Vault address is not a URL: want https://HOST:PORT, e.g. https://vault.internal:8200")
+	}
+	if u.User != nil {
+		return false, newError(ErrConfig, nil,
+			"Vault address %s carries user credentials, which would show in every log line and error: remove them; "+
+				"vigil authenticates with a token file, $VIGIL_VAULT_TOKEN or AppRole", u.Redacted())
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+	case "unix":
+		return false, nil // a socket on this host: nothing crosses the network
+	case "http":
+		if u.Hostname() == "" {
+			return false, newError(ErrConfig, nil, "Vault address %s names no host: want https://HOST:PORT", address)
+		}
+		if isLoopback(u.Hostname()) {
+			return false, nil
+		}
+		if !allowInsecure {
+			return false, newError(ErrConfig, nil,
+				"Vault address %s uses plain http:// to a host that is not loopback: the Vault token and every secret "+
+					"key read would cross the network unencrypted. Use https:// (with --vault-ca-file for a private CA), "+
+					"or run a Vault Agent on this host and point --vault-address at its loopback listener "+
+					"(e.g. http://127.0.0.1:8100); only in a lab, accept the risk with --vault-allow-insecure-http",
+				address)
+		}
+		return true, nil
+	default:
+		return false, newError(ErrConfig, nil, "Vault address %s has scheme %q: want https://HOST:PORT "+
+			"(http:// only to a loopback host, or unix:// for a local socket)", u.Redacted(), u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return false, newError(ErrConfig, nil, "Vault address %s names no host: want https://HOST:PORT", address)
+	}
+	return false, nil
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP address
+// (127.0.0.0/8, ::1, also IPv4-mapped); names that merely resolve to
+// loopback today are not trusted to keep doing so.
+func isLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // newClient builds a Vault client from c alone. It does not read VAULT_*

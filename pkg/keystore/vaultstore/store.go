@@ -55,6 +55,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if insecure, _ := checkAddress(cfg.Address, cfg.AllowInsecureHTTP); insecure {
+		o.log.Warn("Vault address is plain http:// to a host that is not loopback: the token and the keys cross the network unencrypted",
+			slog.String("vault_addr", cfg.Address))
+	}
 	if err := blsinit.Init(); err != nil {
 		return nil, err
 	}
