@@ -232,8 +232,16 @@ func (ks *Keystore) Marshal() ([]byte, error) {
 }
 
 // Encrypt wraps a key in a new EIP-2335 keystore with a fresh salt, IV and
-// UUID. The keystore's path and pubkey come from the key.
+// UUID. The keystore's path and pubkey come from the key. The serialised
+// secret, the processed password and the KDF output are wiped before it
+// returns.
 func Encrypt(key *Key, password string, params EncryptParams) (*Keystore, error) {
+	var w wiper
+	return encrypt(key, password, params, &w)
+}
+
+func encrypt(key *Key, password string, params EncryptParams, w *wiper) (*Keystore, error) {
+	defer w.wipe()
 	if key == nil || key.Secret == nil {
 		return nil, errors.New("encrypt keystore: no secret key")
 	}
@@ -257,18 +265,17 @@ func Encrypt(key *Key, password string, params EncryptParams) (*Keystore, error)
 	}
 	kdf.Params.Salt = hex.EncodeToString(salt)
 
-	dk, err := deriveKey(kdf, processPassword(password))
+	dk, err := deriveKey(kdf, w.buf(processPassword(password)))
 	if err != nil {
 		return nil, err
 	}
-	defer clear(dk)
-	secret := key.Secret.Serialize()
-	defer clear(secret)
+	w.buf(dk)
+	secret := w.buf(key.Secret.Serialize())
 	msg, err := aesCTR(dk[:16], iv, secret)
 	if err != nil {
 		return nil, err
 	}
-	sum := checksum(dk, msg)
+	sum := checksum(dk, msg, w)
 	id, err := uuid.NewRandom()
 	if err != nil {
 		return nil, fmt.Errorf("generate keystore uuid: %w", err)
@@ -289,24 +296,32 @@ func Encrypt(key *Key, password string, params EncryptParams) (*Keystore, error)
 // Decrypt recovers the key from a keystore. A wrong password fails with
 // ErrWrongPassword; a secret that does not match the pubkey field fails with
 // ErrPubkeyMismatch. The key's Path is the keystore's; Origin and CreatedAt
-// are left for the caller.
+// are left for the caller. Every intermediate secret (processed passwords,
+// the KDF output, the decrypted bytes, a refused key) is wiped before it
+// returns.
 func (ks *Keystore) Decrypt(password string) (*Key, error) {
+	var w wiper
+	return ks.decrypt(password, &w)
+}
+
+func (ks *Keystore) decrypt(password string, w *wiper) (*Key, error) {
+	defer w.wipe()
 	if err := ks.check(); err != nil {
 		return nil, err
 	}
-	secret, err := ks.decryptSecret(processPassword(password))
+	pw := w.buf(processPassword(password))
+	secret, err := ks.decryptSecret(pw, w)
 	if errors.Is(err, ErrWrongPassword) {
 		// Keystores written by older ethdo releases (through
 		// go-eth2-wallet-encryptor-keystorev4) normalised some passwords
 		// differently; accept those too, as that library still does.
-		if alt := altProcessPassword(password); !bytes.Equal(alt, processPassword(password)) {
-			secret, err = ks.decryptSecret(alt)
+		if alt := w.buf(altProcessPassword(password)); !bytes.Equal(alt, pw) {
+			secret, err = ks.decryptSecret(alt, w)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer clear(secret)
 	sk, err := SecretKeyFromBytes(secret)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedKeystore, err)
@@ -314,24 +329,31 @@ func (ks *Keystore) Decrypt(password string) (*Key, error) {
 	pk := PublicKey(sk)
 	want, _ := ks.PublicKey() // checked above
 	if want != nil && *want != pk {
+		w.key(sk) // refused: wiped with the rest
 		return nil, fmt.Errorf("%w: pubkey field %s, secret's pubkey %s", ErrPubkeyMismatch, ks.Pubkey, hex.EncodeToString(pk[:]))
 	}
 	return &Key{Info: Info{Pubkey: pk, Path: ks.Path}, Secret: sk}, nil
 }
 
-func (ks *Keystore) decryptSecret(password []byte) ([]byte, error) {
+// decryptSecret checks the password against the checksum and returns the
+// decrypted secret, registered with w like every buffer on the way.
+func (ks *Keystore) decryptSecret(password []byte, w *wiper) ([]byte, error) {
 	dk, err := deriveKey(ks.Crypto.KDF, password)
 	if err != nil {
 		return nil, err
 	}
-	defer clear(dk)
+	w.buf(dk)
 	msg, _ := decodeHex(ks.Crypto.Cipher.Message)
 	want, _ := decodeHex(ks.Crypto.Checksum.Message)
-	if subtle.ConstantTimeCompare(checksum(dk, msg), want) != 1 {
+	if subtle.ConstantTimeCompare(checksum(dk, msg, w), want) != 1 {
 		return nil, ErrWrongPassword
 	}
 	iv, _ := decodeHex(ks.Crypto.Cipher.Params.IV)
-	return aesCTR(dk[:16], iv, msg)
+	secret, err := aesCTR(dk[:16], iv, msg)
+	if err != nil {
+		return nil, err
+	}
+	return w.buf(secret), nil
 }
 
 // deriveKey runs the KDF over the processed password (EIP-2335 "Password
@@ -356,12 +378,15 @@ func deriveKey(kdf KDFModule, password []byte) ([]byte, error) {
 	return dk, nil
 }
 
-// checksum is EIP-2335's SHA256(DK[16:32] | cipher_message).
-func checksum(dk, msg []byte) []byte {
-	h := sha256.New()
-	h.Write(dk[16:32])
-	h.Write(msg)
-	return h.Sum(nil)
+// checksum is EIP-2335's SHA256(DK[16:32] | cipher_message). The input is
+// assembled in a buffer w wipes, not streamed into a heap-allocated hash
+// whose block buffer would keep half of the decryption key.
+func checksum(dk, msg []byte, w *wiper) []byte {
+	in := w.buf(make([]byte, 16+len(msg)))
+	copy(in, dk[16:32])
+	copy(in[16:], msg)
+	sum := sha256.Sum256(in)
+	return sum[:]
 }
 
 func aesCTR(key, iv, in []byte) ([]byte, error) {

@@ -70,7 +70,9 @@ func ValidateMnemonic(mnemonic string) error {
 			return &UnknownWordError{Position: i + 1}
 		}
 	}
-	if _, err := bip39.EntropyFromMnemonic(strings.Join(words, " ")); err != nil {
+	entropy, err := bip39.EntropyFromMnemonic(strings.Join(words, " "))
+	clear(entropy) // the entropy is the mnemonic in binary: as secret as the words
+	if err != nil {
 		return ErrMnemonicChecksum
 	}
 	return nil
@@ -78,6 +80,7 @@ func ValidateMnemonic(mnemonic string) error {
 
 // Seed validates a mnemonic and returns its 64-byte BIP-39 seed for the
 // optional passphrase (empty for none). Both are NFKD-normalised per BIP-39.
+// The seed is as secret as the mnemonic: the caller clears it when done.
 func Seed(mnemonic, passphrase string) ([]byte, error) {
 	if err := ValidateMnemonic(mnemonic); err != nil {
 		return nil, err

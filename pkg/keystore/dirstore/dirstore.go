@@ -244,6 +244,7 @@ func readSecret(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("dirstore: read %s: %w", path, err)
 	}
+	defer clear(data) // the string below is a copy; strings cannot be cleared
 	s := strings.TrimSuffix(string(data), "\n")
 	return strings.TrimSuffix(s, "\r"), nil
 }
@@ -280,9 +281,13 @@ func (s *Store) Put(ctx context.Context, key *keystore.Key) error {
 	if _, err := rand.Read(pw); err != nil {
 		return fmt.Errorf("dirstore: generate password: %w", err)
 	}
-	password := hex.EncodeToString(pw)
+	password := make([]byte, hex.EncodedLen(passwordBytes))
+	hex.Encode(password, pw)
 	clear(pw)
-	ks, err := keystore.Encrypt(key, password, s.params)
+	defer clear(password)
+	// Encrypt takes a string, an immutable copy vigil cannot clear; the bytes
+	// written to the password file are cleared.
+	ks, err := keystore.Encrypt(key, string(password), s.params)
 	if err != nil {
 		return fmt.Errorf("dirstore: encrypt %s: %w", name, err)
 	}
@@ -301,7 +306,7 @@ func (s *Store) Put(ctx context.Context, key *keystore.Key) error {
 
 	// The password goes first: a crash before the key directory appears
 	// leaves only an unused password file, which a later Put replaces.
-	if err := writeFileAtomic(s.secretPath(key.Pubkey), []byte(password)); err != nil {
+	if err := writeFileAtomic(s.secretPath(key.Pubkey), password); err != nil {
 		return fmt.Errorf("dirstore: %w", err)
 	}
 	vdir := filepath.Join(s.dir, validatorsDir)

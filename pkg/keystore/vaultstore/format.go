@@ -155,11 +155,16 @@ func (h *hexSecret) clear() { clear(h.b[:]) }
 
 // decodeKey parses and verifies a KV v2 read response for the key at want:
 // the vigil marker, the metadata, and that the secret key's public key is the
-// stored one. Errors never contain secret material.
+// stored one. Errors never contain secret material. The caller clears body.
 func decodeKey(body []byte, want phase0.BLSPubKey) (*keystore.Key, error) {
+	return decodeKeyInto(body, want, new(storedKey))
+}
+
+// decodeKeyInto is decodeKey decoding into sk, whose secret bytes it clears
+// on every path (the tests check that through sk).
+func decodeKeyInto(body []byte, want phase0.BLSPubKey, sk *storedKey) (*keystore.Key, error) {
 	var resp readResponse
-	var sk storedKey
-	resp.Data.Data = &sk
+	resp.Data.Data = sk
 	defer sk.SecretKey.clear()
 	if err := json.Unmarshal(body, &resp); err != nil {
 		// A syntax error's text names an offset and a character, never a value.
@@ -188,7 +193,7 @@ func decodeKey(body []byte, want phase0.BLSPubKey) (*keystore.Key, error) {
 		return nil, newError(ErrNotVigilKey, err, "not a vigil key")
 	}
 	if keystore.PublicKey(secret) != want {
-		(&keystore.Key{Secret: secret}).Zero()
+		(&keystore.Key{Secret: secret}).Zero() // a key vigil refuses is wiped, not left to the GC
 		return nil, fmt.Errorf("the stored secret key does not belong to public key %s: the secret was altered", shortPubkey(want))
 	}
 	return &keystore.Key{Info: info, Secret: secret}, nil

@@ -58,8 +58,11 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	require.Contains(t, string(put), `"options":{"cas":0}`, "writes must be create-only")
 	require.True(t, json.Valid(put))
 
-	got, err := decodeKey(readBodyFor(t, put), key.Pubkey)
+	var sk storedKey
+	got, err := decodeKeyInto(readBodyFor(t, put), key.Pubkey, &sk)
 	require.NoError(t, err)
+	require.True(t, sk.SecretKey.set)
+	require.Equal(t, [secretKeyLen]byte{}, sk.SecretKey.b, "the decoded secret bytes must be cleared once the key is built")
 	require.Equal(t, key.Info, got.Info)
 	require.True(t, key.Secret.IsEqual(got.Secret))
 }
@@ -92,7 +95,9 @@ func TestDecodeKeyRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := decodeKey([]byte(tc.body), key.Pubkey)
+			var sk storedKey
+			k, err := decodeKeyInto([]byte(tc.body), key.Pubkey, &sk)
+			require.Equal(t, [secretKeyLen]byte{}, sk.SecretKey.b, "the decoded secret bytes must be cleared on every path")
 			require.Nil(t, k)
 			require.ErrorContains(t, err, tc.want)
 			require.Equal(t, tc.notVigil, errorsIs(err, ErrNotVigilKey))
