@@ -30,3 +30,24 @@ clean:
 .PHONY: e2e
 e2e:
 	$(GO) test -race -count=1 -v -run TestDevnet ./e2e/
+
+# Every fuzzer in the repository (each `func FuzzXxx` in a _test.go file), one
+# at a time for FUZZTIME each with one worker, so that it fits beside other
+# work (FUZZTIME=1000000x runs a million executions instead). New corpus
+# entries land in Go's cache; FUZZ_SAVE=1 copies them into each package's
+# testdata/fuzz/FuzzXxx to be committed.
+FUZZTIME ?= 30s
+FUZZMINIMIZETIME ?= 10s
+.PHONY: fuzz
+fuzz:
+	@set -e; cache="$$($(GO) env GOCACHE)/fuzz/$$($(GO) list -m)"; \
+	for file in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+		dir=$$(dirname $$file); \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== $$name (./$$dir)"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -parallel 1 ./$$dir; \
+			if [ -n "$(FUZZ_SAVE)" ] && [ -d "$$cache/$$dir/$$name" ]; then \
+				mkdir -p $$dir/testdata/fuzz/$$name && cp -n $$cache/$$dir/$$name/* $$dir/testdata/fuzz/$$name/; \
+			fi; \
+		done; \
+	done

@@ -60,6 +60,11 @@ type Store interface {
 var (
 	ErrNotFound = errors.New("key not found")
 	ErrExists   = errors.New("key already exists")
+	// ErrNoListing means a store got no listing at all, which it cannot
+	// tell from an empty store: Vault's KV v2 answers 404 both for a prefix
+	// without keys and for one this node or namespace cannot see. Only
+	// stores asked to (vaultstore.WithStrictListing) return it.
+	ErrNoListing = errors.New("key store returned no listing")
 )
 
 // LoadAll lists a store and loads every key in it.

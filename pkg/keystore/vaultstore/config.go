@@ -74,9 +74,10 @@ type Config struct {
 type Option func(*options)
 
 type options struct {
-	log        *slog.Logger
-	clock      Clock
-	maxRetries int
+	log           *slog.Logger
+	clock         Clock
+	maxRetries    int
+	strictListing bool
 }
 
 // WithLogger sets the logger for token renewal and re-login events.
@@ -87,6 +88,16 @@ func WithLogger(l *slog.Logger) Option {
 // WithClock replaces the wall clock that token expiry is measured with.
 func WithClock(c Clock) Option {
 	return func(o *options) { o.clock = c }
+}
+
+// WithStrictListing makes Pubkeys and List fail with an error matching
+// keystore.ErrNoListing, instead of returning no keys, when Vault answers the
+// LIST of the prefix with 404: KV v2 gives that answer for an empty prefix
+// and equally for one a lagging performance standby, another namespace or a
+// moved engine cannot see, so a caller holding keys must not read it as "all
+// keys were removed".
+func WithStrictListing() Option {
+	return func(o *options) { o.strictListing = true }
 }
 
 // WithMaxRetries sets how often a request that failed with a network error or

@@ -11,7 +11,8 @@ import (
 )
 
 // Errors that callers branch on with errors.Is, in addition to
-// keystore.ErrNotFound and keystore.ErrExists.
+// keystore.ErrNotFound, keystore.ErrExists and (with WithStrictListing)
+// keystore.ErrNoListing.
 var (
 	// ErrUnreachable means no HTTP exchange with Vault succeeded.
 	ErrUnreachable = errors.New("cannot reach Vault")

@@ -34,6 +34,8 @@ type Store struct {
 	login *api.Client
 	log   *slog.Logger
 	clock Clock
+	// strictListing turns Vault's 404 to LIST into keystore.ErrNoListing.
+	strictListing bool
 
 	tok    tokenState
 	reauth sync.Mutex // serialises re-authentication
@@ -72,13 +74,14 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	}
 	login.ClearToken()
 	s := &Store{
-		cfg:          cfg,
-		mode:         mode,
-		client:       client,
-		login:        login,
-		log:          o.log.With(slog.String("vault_addr", cfg.Address)),
-		clock:        o.clock,
-		tokenChanged: make(chan struct{}, 1),
+		cfg:           cfg,
+		mode:          mode,
+		client:        client,
+		login:         login,
+		log:           o.log.With(slog.String("vault_addr", cfg.Address)),
+		clock:         o.clock,
+		strictListing: o.strictListing,
+		tokenChanged:  make(chan struct{}, 1),
 	}
 	if err := s.checkUnsealed(ctx); err != nil {
 		return nil, err
@@ -170,6 +173,14 @@ func (s *Store) metadataPath(pk phase0.BLSPubKey) string {
 
 // Pubkeys lists the public keys under the prefix with one LIST request,
 // sorted. Unlike List it reads no per-key metadata.
+//
+// KV v2 answers a LIST with 404, never with an empty list, when the prefix
+// holds no keys, and answers the same way when this node cannot see them (a
+// performance standby or replica that is behind, a wrong namespace, an engine
+// moved to another path). On a 404 the store checks that the mount is still
+// a KV version 2 engine, and fails with ErrMount if not; otherwise it returns
+// no keys, or with WithStrictListing an error matching
+// keystore.ErrNoListing.
 func (s *Store) Pubkeys(ctx context.Context) ([]phase0.BLSPubKey, error) {
 	path := s.cfg.Mount + "/metadata/" + s.cfg.Prefix
 	var sec *api.Secret
@@ -182,7 +193,9 @@ func (s *Store) Pubkeys(ctx context.Context) ([]phase0.BLSPubKey, error) {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
 	if sec == nil || sec.Data == nil {
-		return nil, nil // nothing was ever stored under the prefix
+		// The Vault client turns a 404 into no secret (or one carrying only
+		// warnings): Vault found nothing to list.
+		return nil, s.noListing(ctx, path)
 	}
 	names, _ := sec.Data["keys"].([]any)
 	pks := make([]phase0.BLSPubKey, 0, len(names))
@@ -198,6 +211,22 @@ func (s *Store) Pubkeys(ctx context.Context) ([]phase0.BLSPubKey, error) {
 	}
 	slices.SortFunc(pks, func(a, b phase0.BLSPubKey) int { return bytes.Compare(a[:], b[:]) })
 	return pks, nil
+}
+
+// noListing decides what a 404 to the LIST of path means for the caller:
+// an error if the mount is gone or changed (a remount must never read as "no
+// keys"), else no keys, or keystore.ErrNoListing under WithStrictListing.
+func (s *Store) noListing(ctx context.Context, path string) error {
+	if err := s.checkMount(ctx); err != nil {
+		return fmt.Errorf("list keys: Vault at %s answered 404 to LIST %s: %w", s.cfg.Address, path, err)
+	}
+	if !s.strictListing {
+		return nil
+	}
+	return newError(keystore.ErrNoListing, nil,
+		"list keys: Vault at %s answered 404 to LIST %s: no key under the prefix, or this Vault node or namespace "+
+			"cannot see them (a performance standby or replica behind the active node, another namespace); "+
+			"check --vault-prefix and --vault-namespace, and that the node serves current data", s.cfg.Address, path)
 }
 
 // List returns every key's metadata from the secrets' custom metadata, so it
