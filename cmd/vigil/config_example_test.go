@@ -96,6 +96,7 @@ func TestConfigExampleSafeDefaults(t *testing.T) {
 		{flagMetricsValidatorLimit, defaultValidatorLimit, "bounded metric cardinality, as the flag's default"},
 		{flagFeeRecipient, "", "no fee recipient that could burn fees: vigil refuses to start until it is set"},
 		{flagVaultTokenFile, "", "no secret file assumed"},
+		{flagVaultAllowInsecureHTTP, false, "no Vault token or key in clear over the network"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {

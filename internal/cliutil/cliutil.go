@@ -19,8 +19,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
-	"github.com/vigil-eth/vigil/pkg/pubkey"
 	"golang.org/x/term"
+
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 )
 
 // EnvVars gives the environment variable that may set a flag: VIGIL_ and the
@@ -53,8 +54,19 @@ func StringSliceFlag(name, usage string) cli.Flag {
 
 // WithConfigFile makes every command read its flags from the file named by the configFlag flag,
 // after the command line and the environment (which take precedence).
+// A remote address is refused: altsrc would download it, over plain HTTP too,
+// and the file decides the fee recipient, key stores and secret file paths.
 func WithConfigFile(app *cli.App, configFlag string) {
-	source := altsrc.NewYamlSourceFromFlagFunc(configFlag)
+	source := func(c *cli.Context) (altsrc.InputSourceContext, error) {
+		path := c.String(configFlag)
+		if path == "" {
+			return altsrc.NewMapInputSource("", map[any]any{}), nil
+		}
+		if err := localConfigPath(configFlag, path); err != nil {
+			return nil, err
+		}
+		return altsrc.NewYamlSourceFromFile(path)
+	}
 	app.Before = altsrc.InitInputSourceWithContext(app.Flags, source)
 	var walk func([]*cli.Command)
 	walk = func(cmds []*cli.Command) {
@@ -66,6 +78,15 @@ func WithConfigFile(app *cli.App, configFlag string) {
 		}
 	}
 	walk(app.Commands)
+}
+
+// localConfigPath refuses a config file address with a URL scheme.
+func localConfigPath(flag, path string) error {
+	scheme, _, ok := strings.Cut(path, "://")
+	if ok && !strings.ContainsAny(scheme, `/\`) {
+		return fmt.Errorf("--%s %s: a config file is read from this machine only; copy the file here and name its path", flag, path)
+	}
+	return nil
 }
 
 // ExpandHome turns a leading ~ into the user's home directory and makes the

@@ -2,6 +2,8 @@ package cliutil_test
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,6 +91,48 @@ func TestConfirmPubkey(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Contains(t, prompt.String(), "first 12 hex digits")
+		})
+	}
+}
+
+func TestWithConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vigil.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("name: from-file\n"), 0o600))
+	tests := []struct {
+		name    string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{name: "no file", args: nil, want: "default"},
+		{name: "local file", args: []string{"--config", file}, want: "from-file"},
+		{name: "command line wins", args: []string{"--config", file, "--name", "cli"}, want: "cli"},
+		{name: "http refused", args: []string{"--config", "http://127.0.0.1:1/vigil.yaml"}, wantErr: "read from this machine only"},
+		{name: "https refused", args: []string{"--config", "https://example.invalid/vigil.yaml"}, wantErr: "read from this machine only"},
+		{name: "missing file", args: []string{"--config", filepath.Join(dir, "absent.yaml")}, wantErr: "absent.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			app := &cli.App{
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "config"},
+					cliutil.StringFlag("name", "", "default"),
+				},
+				Action: func(c *cli.Context) error {
+					got = c.String("name")
+					return nil
+				},
+			}
+			cliutil.WithConfigFile(app, "config")
+			err := app.Run(append([]string{"vigil"}, tt.args...))
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
 		})
 	}
 }
