@@ -206,7 +206,9 @@ func TestConfigExampleReachesRunConfig(t *testing.T) {
 		require.Equal(t, uint64(2), rc.doppelgangerEpochs)
 		require.False(t, rc.allowLongGap)
 		require.Equal(t, time.Minute, rc.keyPollInterval)
-		require.Equal(t, monitorConfig{address: "127.0.0.1:9465", validatorLimit: 64, pprof: false}, rc.monitor)
+		require.Equal(t, "127.0.0.1:9465", rc.metricsAddress)
+		require.Equal(t, 64, rc.validatorLimit)
+		require.False(t, rc.pprof)
 	})
 	t.Run("vault configuration", func(t *testing.T) {
 		require.Equal(t, vaultstore.DefaultMount, vc.Mount)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/deposit"
-	"github.com/vigil-eth/vigil/pkg/pubkey"
 )
 
 func depositCommand() *cli.Command {
@@ -54,34 +53,10 @@ func depositVerify(c *cli.Context, e *env) error {
 		}
 		expected = &n
 	}
-	failed := 0
-	for i, err := range deposit.VerifyEntries(entries, expected) {
-		d := &entries[i]
-		if err != nil {
-			failed++
-			fmt.Fprintf(e.Stdout, "entry %d %s: FAIL: %v\n", i, entryKey(d.Pubkey), err)
-			continue
-		}
-		fmt.Fprintf(e.Stdout, "entry %d %s: OK (%s, %d Gwei, credentials 0x%s…)\n", i, entryKey(d.Pubkey), d.NetworkName, d.Amount, short(d.WithdrawalCredentials))
-	}
+	failed := deposit.WriteVerification(e.Stdout, entries, deposit.VerifyEntries(entries, expected))
 	if failed > 0 {
 		return cli.Exit(fmt.Sprintf("%s: %d of %d deposits failed verification", file, failed, len(entries)), exitError)
 	}
 	fmt.Fprintf(e.Stdout, "%s: all %d deposits verified\n", file, len(entries))
 	return nil
-}
-
-// entryKey prints a deposit's public key the one way vigil abbreviates keys.
-func entryKey(h string) string {
-	if pk, err := pubkey.Parse(h); err == nil {
-		return pubkey.Short(pk)
-	}
-	return short(h)
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

@@ -99,12 +99,12 @@ const (
 // Vault's own environment variables, honoured when the matching vigil flag,
 // VIGIL_* variable and config key are all unset.
 const (
-	envVaultAddr       = "VAULT_ADDR"
-	envVaultToken      = "VAULT_TOKEN"
-	envVaultNamespace  = "VAULT_NAMESPACE"
-	envVaultCACert     = "VAULT_CACERT"
-	envVaultClientCert = "VAULT_CLIENT_CERT"
-	envVaultClientKey  = "VAULT_CLIENT_KEY"
+	envVaultAddr       = vaultstore.EnvAddr
+	envVaultToken      = vaultstore.EnvToken
+	envVaultNamespace  = vaultstore.EnvNamespace
+	envVaultCACert     = vaultstore.EnvCACert
+	envVaultClientCert = vaultstore.EnvClientCert
+	envVaultClientKey  = vaultstore.EnvClientKey
 	// envVigilVaultToken is the only vigil-specific way to pass a token value.
 	// There is deliberately no --vault-token flag: a command line is visible
 	// to every user through ps and /proc.

@@ -19,7 +19,6 @@ import (
 	"github.com/vigil-eth/vigil/pkg/keystore/dirstore"
 	"github.com/vigil-eth/vigil/pkg/keystore/keyset"
 	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
-	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
 // env is what every command gets from the global flags.
@@ -90,6 +89,34 @@ func parsePubkeyFlag(flag, s string) (phase0.BLSPubKey, error) {
 	return pk, err
 }
 
+// parsePubkeysFlag decodes every value of a repeatable public key flag,
+// dropping repeats.
+func parsePubkeysFlag(c *cli.Context, flag string) ([]phase0.BLSPubKey, error) {
+	var pubkeys []phase0.BLSPubKey
+	for _, s := range uniqueValues(c, flag) {
+		pk, err := parsePubkeyFlag(flag, s)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(pubkeys, pk) {
+			pubkeys = append(pubkeys, pk)
+		}
+	}
+	return pubkeys, nil
+}
+
+// uniqueValues are a repeatable flag's non-empty values, trimmed, first
+// occurrence kept.
+func uniqueValues(c *cli.Context, flag string) []string {
+	var out []string
+	for _, v := range c.StringSlice(flag) {
+		if v = strings.TrimSpace(v); v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // openStoreFunc opens the key store of a kind; tests swap in fakes.
 type openStoreFunc func(c *cli.Context, e *env, kind string) (keyset.Source, error)
 
@@ -127,37 +154,28 @@ func openKeyStore(c *cli.Context, e *env, kind string) (keyset.Source, error) {
 	}
 }
 
-// vaultConfig gathers the Vault settings. VAULT_TOKEN is used only when no
-// other credential is configured, so a token left in an operator's shell
-// cannot silently win over the AppRole or token file in vigil's config.
+// vaultConfig gathers the Vault settings: flags (or VIGIL_* variables and
+// the config file) first, then Vault's own variables (vaultstore.ApplyEnv).
 func vaultConfig(c *cli.Context) (vaultstore.Config, error) {
-	orEnv := func(flag, env string) string {
-		if v := c.String(flag); v != "" {
-			return v
-		}
-		return os.Getenv(env)
-	}
 	cfg := vaultstore.Config{
-		Address:             orEnv(flagVaultAddress, envVaultAddr),
+		Address:             c.String(flagVaultAddress),
 		Mount:               c.String(flagVaultMount),
 		Prefix:              c.String(flagVaultPrefix),
-		Namespace:           orEnv(flagVaultNamespace, envVaultNamespace),
+		Namespace:           c.String(flagVaultNamespace),
 		Token:               os.Getenv(envVigilVaultToken),
 		TokenFile:           c.String(flagVaultTokenFile),
 		AppRoleRoleID:       c.String(flagVaultAppRoleRoleID),
 		AppRoleSecretIDFile: c.String(flagVaultAppRoleSecretFile),
 		AppRoleMount:        c.String(flagVaultAppRoleMount),
-		CAFile:              orEnv(flagVaultCAFile, envVaultCACert),
-		ClientCert:          orEnv(flagVaultClientCert, envVaultClientCert),
-		ClientKey:           orEnv(flagVaultClientKey, envVaultClientKey),
+		CAFile:              c.String(flagVaultCAFile),
+		ClientCert:          c.String(flagVaultClientCert),
+		ClientKey:           c.String(flagVaultClientKey),
 		Parallelism:         c.Int(flagVaultParallelism),
 		AllowInsecureHTTP:   c.Bool(flagVaultAllowInsecureHTTP),
 	}
+	cfg.ApplyEnv(os.Getenv)
 	if cfg.Address == "" {
 		return cfg, fmt.Errorf("--store vault needs Vault's address: set --%s or %s", flagVaultAddress, envVaultAddr)
-	}
-	if cfg.Token == "" && cfg.TokenFile == "" && cfg.AppRoleRoleID == "" && cfg.AppRoleSecretIDFile == "" {
-		cfg.Token = os.Getenv(envVaultToken)
 	}
 	if cfg.Parallelism < 1 {
 		return cfg, fmt.Errorf("--%s %d: want at least 1", flagVaultParallelism, cfg.Parallelism)
@@ -167,14 +185,9 @@ func vaultConfig(c *cli.Context) (vaultstore.Config, error) {
 
 // keyStoresFlag reads --key-store: the kinds of store to merge, dir by default.
 func keyStoresFlag(c *cli.Context) ([]string, error) {
-	var stores []string
-	for _, s := range c.StringSlice(flagKeyStore) {
-		switch s = strings.TrimSpace(s); s {
-		case kindVault, kindDir:
-			if !slices.Contains(stores, s) {
-				stores = append(stores, s)
-			}
-		default:
+	stores := uniqueValues(c, flagKeyStore)
+	for _, s := range stores {
+		if s != kindVault && s != kindDir {
 			return nil, fmt.Errorf("--%s %q: want %s or %s", flagKeyStore, s, kindVault, kindDir)
 		}
 	}
@@ -200,12 +213,7 @@ func openKeySet(c *cli.Context, e *env, open openStoreFunc, kinds []string) (*ke
 
 // beaconNodesFlag reads --beacon-node, in order of preference.
 func beaconNodesFlag(c *cli.Context) ([]string, error) {
-	var nodes []string
-	for _, n := range c.StringSlice(flagBeaconNode) {
-		if n = strings.TrimSpace(n); n != "" && !slices.Contains(nodes, n) {
-			nodes = append(nodes, n)
-		}
-	}
+	nodes := uniqueValues(c, flagBeaconNode)
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("--%s is required: the Beacon API URL of at least one beacon node, e.g. http://127.0.0.1:5052", flagBeaconNode)
 	}
@@ -236,15 +244,4 @@ func slashingDBURL(c *cli.Context, e *env) string {
 		return u
 	}
 	return "sqlite://" + filepath.Join(e.DataDir, "slashing.db")
-}
-
-// checkNetwork refuses a beacon node of another network than the slashing
-// database's: its records would protect nothing on this chain.
-func checkNetwork(db string, dbRoot phase0.Root, dbKnows bool, nodeRoot phase0.Root) error {
-	if !dbKnows || dbRoot == nodeRoot {
-		return nil
-	}
-	return fmt.Errorf("the slashing database %s belongs to the network with genesis validators root %#x, but the beacon node serves %#x: "+
-		"point --%s at this network's nodes, or --%s at this network's database: %w",
-		db, dbRoot[:], nodeRoot[:], flagBeaconNode, flagSlashingDB, slashprotect.ErrWrongNetwork)
 }

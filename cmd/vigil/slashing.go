@@ -147,12 +147,8 @@ func slashingExport(c *cli.Context) error {
 	if opts.GenesisValidatorsRoot, err = genesisValidatorsRootFlag(c); err != nil {
 		return err
 	}
-	for _, s := range c.StringSlice(flagPubkey) {
-		pk, err := parsePubkeyFlag(flagPubkey, s)
-		if err != nil {
-			return err
-		}
-		opts.Pubkeys = append(opts.Pubkeys, pk)
+	if opts.Pubkeys, err = parsePubkeysFlag(c, flagPubkey); err != nil {
+		return err
 	}
 	db, err := openSlashingAdmin(c, e)
 	if err != nil {

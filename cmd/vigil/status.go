@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -118,19 +117,12 @@ func statusFromBeacon(ctx context.Context, c *cli.Context, e *env, epochs int) (
 	return st, nil
 }
 
+// statusPubkeys are the --pubkey values, or else the keys the key stores
+// list.
 func statusPubkeys(ctx context.Context, c *cli.Context, e *env) ([]phase0.BLSPubKey, error) {
-	var pubkeys []phase0.BLSPubKey
-	for _, s := range c.StringSlice(flagPubkey) {
-		pk, err := parsePubkeyFlag(flagPubkey, strings.TrimSpace(s))
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(pubkeys, pk) {
-			pubkeys = append(pubkeys, pk)
-		}
-	}
-	if len(pubkeys) > 0 {
-		return pubkeys, nil
+	pubkeys, err := parsePubkeysFlag(c, flagPubkey)
+	if err != nil || len(pubkeys) > 0 {
+		return pubkeys, err
 	}
 	kinds, err := keyStoresFlag(c)
 	if err != nil {
@@ -144,12 +136,8 @@ func statusPubkeys(ctx context.Context, c *cli.Context, e *env) ([]phase0.BLSPub
 	if err != nil {
 		return nil, err
 	}
-	for pk := range l.Owner {
-		pubkeys = append(pubkeys, pk)
-	}
-	if len(pubkeys) == 0 {
+	if len(l.Owner) == 0 {
 		return nil, fmt.Errorf("no keys in the key stores (%s): give --%s KEY, or the key store flags", strings.Join(kinds, ", "), flagPubkey)
 	}
-	slices.SortFunc(pubkeys, func(a, b phase0.BLSPubKey) int { return strings.Compare(string(a[:]), string(b[:])) })
-	return pubkeys, nil
+	return l.Pubkeys(), nil
 }

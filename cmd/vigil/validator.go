@@ -114,12 +114,8 @@ type runConfig struct {
 	proposerConfig     string
 	blockTimeout       time.Duration
 	pruneEpochs        uint64
-	monitor            monitorConfig
-}
-
-// monitorConfig is the validated monitor part of validator run's flags.
-type monitorConfig struct {
-	address        string
+	// metricsAddress, validatorLimit and pprof configure the monitor.
+	metricsAddress string
 	validatorLimit int
 	pprof          bool
 }
@@ -133,6 +129,9 @@ func parseRunConfig(c *cli.Context) (*runConfig, error) {
 		allowLongGap:       c.Bool(flagAllowLongGap),
 		proposerConfig:     c.String(flagProposerConfig),
 		pruneEpochs:        c.Uint64(flagSlashingPruneEpochs),
+		metricsAddress:     c.String(flagMetricsAddress),
+		validatorLimit:     c.Int(flagMetricsValidatorLimit),
+		pprof:              c.Bool(flagEnablePprof),
 	}
 	var err error
 	if rc.beaconNodes, err = beaconNodesFlag(c); err != nil {
@@ -167,26 +166,16 @@ func parseRunConfig(c *cli.Context) (*runConfig, error) {
 			return nil, fmt.Errorf("--%s %q: want a positive duration such as 6s", flagBlockTimeout, s)
 		}
 	}
-	if rc.monitor, err = parseMonitorConfig(c); err != nil {
-		return nil, err
+	if rc.validatorLimit < 0 {
+		return nil, fmt.Errorf("--%s %d: want 0 or more keys", flagMetricsValidatorLimit, rc.validatorLimit)
+	}
+	if _, _, err := net.SplitHostPort(rc.metricsAddress); rc.metricsAddress != "" && err != nil {
+		return nil, fmt.Errorf("--%s %q: want host:port such as %s, or empty to disable metrics and health", flagMetricsAddress, rc.metricsAddress, defaultMetricsAddress)
+	}
+	if rc.pprof && rc.metricsAddress == "" {
+		return nil, fmt.Errorf("--%s needs --%s: pprof is served on the monitor listener", flagEnablePprof, flagMetricsAddress)
 	}
 	return rc, nil
-}
-
-func parseMonitorConfig(c *cli.Context) (monitorConfig, error) {
-	mc := monitorConfig{address: c.String(flagMetricsAddress), validatorLimit: c.Int(flagMetricsValidatorLimit), pprof: c.Bool(flagEnablePprof)}
-	if mc.validatorLimit < 0 {
-		return mc, fmt.Errorf("--%s %d: want 0 or more keys", flagMetricsValidatorLimit, mc.validatorLimit)
-	}
-	if mc.address != "" {
-		if _, _, err := net.SplitHostPort(mc.address); err != nil {
-			return mc, fmt.Errorf("--%s %q: want host:port such as %s, or empty to disable metrics and health", flagMetricsAddress, mc.address, defaultMetricsAddress)
-		}
-	}
-	if mc.pprof && mc.address == "" {
-		return mc, fmt.Errorf("--%s needs --%s: pprof is served on the monitor listener", flagEnablePprof, flagMetricsAddress)
-	}
-	return mc, nil
 }
 
 // run is `validator run`: the monitor's listener, the slashing database, the
@@ -203,7 +192,7 @@ func (d validatorDeps) run(c *cli.Context, e *env) (err error) {
 	// run returns.
 	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
 	defer endLife()
-	mon, err := startMonitor(life, e, rc.monitor)
+	mon, err := startMonitor(life, e, rc)
 	if err != nil {
 		return err
 	}
@@ -234,7 +223,7 @@ func (d validatorDeps) run(c *cli.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	tracker := perf.NewTracker(pool, ch, perf.WithLogger(e.Log), perf.WithValidatorLimit(rc.monitor.validatorLimit))
+	tracker := perf.NewTracker(pool, ch, perf.WithLogger(e.Log), perf.WithValidatorLimit(rc.validatorLimit))
 	mon.Registry.MustRegister(tracker)
 	mon.SetValidators(tracker.Handler())
 	runErr := runServices(ctx, e, rc, ch, set, configs, sgn, svc, tracker, db)
@@ -246,8 +235,8 @@ func (d validatorDeps) run(c *cli.Context, e *env) (err error) {
 
 // startMonitor binds the monitor's listener first: a port in use stops vigil
 // before it opens anything, and /readyz can say what a slow start waits for.
-func startMonitor(life context.Context, e *env, mc monitorConfig) (*monitor.Service, error) {
-	mon, err := monitor.NewService(monitor.Config{Address: mc.address, Pprof: mc.pprof, Version: version, AddressFlag: flagMetricsAddress}, e.Log,
+func startMonitor(life context.Context, e *env, rc *runConfig) (*monitor.Service, error) {
+	mon, err := monitor.NewService(monitor.Config{Address: rc.metricsAddress, Pprof: rc.pprof, Version: version, AddressFlag: flagMetricsAddress}, e.Log,
 		monitor.Pending(monitor.CheckKeys, "keys not loaded yet"),
 		monitor.Pending(monitor.CheckBeaconNode, "no beacon node connected yet"),
 		monitor.Pending(monitor.CheckSlashingDB, "slashing database not open yet"),
@@ -312,12 +301,9 @@ func connectChain(ctx, life context.Context, e *env, rc *runConfig, db *slashpro
 		}
 		return nil, nil, err
 	}
+	// The pool refused nodes of another network than the database's; the
+	// signer binds a new database to this one (slashprotect.BindNetwork).
 	sp := ch.Spec()
-	if dbRoot != nil {
-		if err := checkNetwork(db.String(), *dbRoot, true, sp.GenesisValidatorsRoot); err != nil {
-			return nil, nil, err
-		}
-	}
 	mon.Health.Register(monitor.Check{Name: monitor.CheckChainSpec, Run: ch.Check})
 	mon.State.SetSlot(ch.SlotClock().CurrentSlot)
 	e.Log.Info("Chain", "genesis_validators_root", fmt.Sprintf("%#x", sp.GenesisValidatorsRoot[:]),
@@ -400,9 +386,11 @@ func runServices(ctx context.Context, e *env, rc *runConfig, ch *chain.Chain, se
 	bg, stopBg := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { keyset.NewReloader(set, sgn, svc).Run(bg, rc.keyPollInterval, keysHup) })
-	wg.Go(func() { reloadOnSignal(bg, e, configs, configHup) })
+	wg.Go(func() { configs.ReloadOn(bg, configHup) })
 	wg.Go(func() { ch.Run(bg) })
-	wg.Go(func() { pruneSlashingDB(bg, e, ch, db, rc.pruneEpochs) })
+	wg.Go(func() {
+		db.RunPruning(bg, ch.SlotClock(), slashprotect.PruneOptions{KeepEpochs: rc.pruneEpochs}, pruneEvery)
+	})
 	wg.Go(func() { tracker.Run(bg, func() []perf.Validator { return onChainValidators(svc.Validators()) }) })
 	err := svc.Run(ctx)
 	stopBg()
@@ -413,44 +401,9 @@ func runServices(ctx context.Context, e *env, rc *runConfig, ch *chain.Chain, se
 	return err
 }
 
-// reloadOnSignal re-reads the proposer configuration on every SIGHUP; a bad
-// file keeps the one in force.
-func reloadOnSignal(ctx context.Context, e *env, configs *proposerconfig.Source, hup <-chan os.Signal) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := configs.Reload(); err != nil {
-				e.Log.Error("Failed to reload the proposer configuration; keeping the one in force", "error", err)
-			}
-		}
-	}
-}
-
 // pruneEvery is how often the slashing history is pruned while vigil runs;
 // a pass over 10,000 keys takes about a second.
 const pruneEvery = 64
-
-// pruneSlashingDB prunes the slashing history online one epoch after start
-// and every pruneEvery epochs, under the same per-validator locks as signing;
-// a failure is logged and tried again next time, never stopping the duties.
-func pruneSlashingDB(ctx context.Context, e *env, ch *chain.Chain, db *slashprotect.DB, keep uint64) {
-	if keep == 0 {
-		return
-	}
-	clock := ch.SlotClock()
-	next := clock.CurrentEpoch() + 1
-	for clock.SleepUntil(ctx, clock.SlotStart(clock.FirstSlot(next))) == nil {
-		rep, err := db.PruneOnline(ctx, slashprotect.PruneOptions{KeepEpochs: keep})
-		if err != nil {
-			e.Log.Warn("Failed to prune the slashing history; trying again later", "error", err)
-		} else if rep.Attestations+rep.Blocks > 0 {
-			e.Log.Info("Pruned the slashing history", "validators", rep.Validators, "attestations", rep.Attestations, "blocks", rep.Blocks)
-		}
-		next += pruneEvery
-	}
-}
 
 // onChainValidators are the loaded keys the beacon node knows, for the
 // performance tracker.

@@ -113,17 +113,6 @@ func TestValidatorExitRejectsBadFlags(t *testing.T) {
 	}
 }
 
-func TestCheckNetwork(t *testing.T) {
-	a, b := phase0.Root{1}, phase0.Root{2}
-	require.NoError(t, checkNetwork("db", a, false, b), "a new database takes the node's network")
-	require.NoError(t, checkNetwork("db", a, true, a))
-	err := checkNetwork("sqlite:///x.db", a, true, b)
-	require.ErrorIs(t, err, slashprotect.ErrWrongNetwork)
-	require.ErrorContains(t, err, fmt.Sprintf("%#x", a[:]))
-	require.ErrorContains(t, err, fmt.Sprintf("%#x", b[:]))
-	require.ErrorContains(t, err, "--slashing-db")
-}
-
 func TestRunExit(t *testing.T) {
 	tests := []struct {
 		name     string

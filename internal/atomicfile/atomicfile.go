@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 )
 
+// ErrExists is returned by Create when path already exists.
+var ErrExists = errors.New("file already exists")
+
 // Create writes path with data and mode perm, refusing to replace an
 // existing file (keystores and deposit data are never overwritten).
 func Create(path string, data []byte, perm os.FileMode) error {
@@ -54,7 +57,7 @@ func writeFile(path string, perm os.FileMode, replace bool, fill func(io.Writer)
 		err = os.Link(tmp.Name(), path)
 	}
 	if errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("%s already exists; refusing to overwrite it", path)
+		return fmt.Errorf("%s: %w; refusing to overwrite it", path, ErrExists)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -315,4 +316,19 @@ func mustHex(t *testing.T, s string) []byte {
 	b, err := hex.DecodeString(s)
 	require.NoError(t, err)
 	return b
+}
+
+func TestWriteVerification(t *testing.T) {
+	pk := "0x" + strings.Repeat("a1", 48)
+	entries := []deposit.Data{
+		{Pubkey: pk, NetworkName: "hoodi", Amount: 32_000_000_000, WithdrawalCredentials: "010000000000000000000000" + strings.Repeat("bb", 20)},
+		{Pubkey: "not-a-key-at-all", NetworkName: "hoodi"},
+	}
+	var out strings.Builder
+	failed := deposit.WriteVerification(&out, entries, []error{nil, deposit.ErrAmount})
+	require.Equal(t, 1, failed)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 2)
+	require.Contains(t, lines[0], "entry 0 0xa1a1a1a1…a1a1: OK (hoodi, 32000000000 Gwei, credentials 0x010000000000…)")
+	require.Equal(t, "entry 1 not-a-key-at: FAIL: deposit amount out of range", lines[1])
 }

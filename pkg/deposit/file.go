@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/vigil-eth/vigil/internal/atomicfile"
 )
 
 // ErrFileExists is returned rather than overwriting a deposit data file.
@@ -35,50 +36,11 @@ func WriteFile(dir string, deposits []*Data, network Network, now time.Time) (st
 		return "", fmt.Errorf("encode deposit data: %w", err)
 	}
 	path := filepath.Join(dir, FileName(now))
-	if err := writeNew(path, data, 0o644); err != nil {
+	if err := atomicfile.Create(path, data, 0o644); err != nil {
+		if errors.Is(err, atomicfile.ErrExists) {
+			return "", fmt.Errorf("%w: %s", ErrFileExists, path)
+		}
 		return "", err
 	}
 	return path, nil
-}
-
-// writeNew writes a temporary file, syncs it, then hard-links it to path,
-// which fails rather than replace an existing file, so a reader sees either
-// nothing or the whole file.
-func writeNew(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%w: %s", ErrFileExists, path)
-		}
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

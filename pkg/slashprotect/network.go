@@ -186,7 +186,8 @@ func (db *DB) checkBinding(ctx context.Context, mode txMode, root phase0.Root, t
 		return false, err
 	}
 	if rootKnown && !bytes.Equal(v, root[:]) {
-		return false, fmt.Errorf("slashing database %s records genesis validators root %#x, not %#x: %w", db.where, v, root[:], ErrWrongNetwork)
+		return false, fmt.Errorf("slashing database %s records genesis validators root %#x, but the beacon node serves %#x: "+
+			"use beacon nodes of the database's network, or this network's slashing database: %w", db.where, v, root[:], ErrWrongNetwork)
 	}
 	recorded, timingKnown, err := readTiming(ctx, tx)
 	if err != nil {

@@ -3,6 +3,7 @@ package slashprotect
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 )
@@ -219,4 +220,33 @@ func pruneStep(ctx context.Context, tx storeTx, vs []*validatorState, keepEpochs
 		}
 	}
 	return nil
+}
+
+// EpochClock is what RunPruning needs of the slot clock.
+type EpochClock interface {
+	CurrentEpoch() phase0.Epoch
+	FirstSlot(epoch phase0.Epoch) phase0.Slot
+	SlotStart(slot phase0.Slot) time.Time
+	SleepUntil(ctx context.Context, t time.Time) error
+}
+
+// RunPruning calls PruneOnline at the start of the next epoch and every
+// `every` epochs after it until ctx ends. A failed pass is logged and tried
+// again next time: pruning only keeps the database small, so it never stops
+// the signer.
+func (db *DB) RunPruning(ctx context.Context, clock EpochClock, opts PruneOptions, every uint64) {
+	if opts.KeepEpochs == 0 || every == 0 {
+		return
+	}
+	next := clock.CurrentEpoch() + 1
+	for clock.SleepUntil(ctx, clock.SlotStart(clock.FirstSlot(next))) == nil {
+		rep, err := db.PruneOnline(ctx, opts)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			db.log.Warn("Failed to prune the slashing history; trying again later", "error", err)
+		case rep.Attestations+rep.Blocks > 0:
+			db.log.Info("Pruned the slashing history", "validators", rep.Validators, "attestations", rep.Attestations, "blocks", rep.Blocks)
+		}
+		next += phase0.Epoch(every)
+	}
 }

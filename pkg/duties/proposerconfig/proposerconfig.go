@@ -6,6 +6,7 @@
 package proposerconfig
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -198,4 +199,19 @@ func (s *Source) Reload() error {
 	s.cur.Store(c)
 	s.log.Info("Proposer configuration reloaded", slog.String("file", s.path), slog.Int("validators", len(c.PerKey)))
 	return nil
+}
+
+// ReloadOn reloads on every value from reload (SIGHUP in vigil) until ctx
+// ends; a bad file is logged and the configuration in force stays.
+func (s *Source) ReloadOn(ctx context.Context, reload <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			if err := s.Reload(); err != nil {
+				s.log.Error("Failed to reload the proposer configuration; keeping the one in force", "error", err)
+			}
+		}
+	}
 }

@@ -1,9 +1,12 @@
 package proposerconfig_test
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/attestantio/go-eth2-client/spec/bellatrix"
@@ -90,4 +93,34 @@ func TestSourceReload(t *testing.T) {
 
 	_, err = proposerconfig.NewSource(filepath.Join(t.TempDir(), "missing.json"), base, nil)
 	require.ErrorContains(t, err, "read the proposer configuration")
+}
+
+func TestSourceReloadOn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "proposer-config.json")
+	write := func(s string) { require.NoError(t, os.WriteFile(path, []byte(s), 0o600)) }
+	recipient := func(b byte) string {
+		return `{"proposer_config": {"` + hexKey(pkA) + `": {"fee_recipient": "0x00000000000000000000000000000000000000` + fmt.Sprintf("%02x", b) + `"}}}`
+	}
+	write(recipient(0xaa))
+	src, err := proposerconfig.NewSource(path, base, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	hup := make(chan os.Signal)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		src.ReloadOn(ctx, hup)
+	}()
+
+	// An unbuffered send returns once ReloadOn took it, so the second send of
+	// each pair returns only after the first reload finished.
+	write(recipient(0xbb))
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP
+	write(`{not json`)
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP
+	require.Equal(t, bellatrix.ExecutionAddress{19: 0xbb}, src.For(pkA).FeeRecipient, "a bad file keeps the configuration in force")
+	cancel()
+	<-done
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -129,6 +130,14 @@ func (s *Set) Load(ctx context.Context, l Listing, have func(phase0.BLSPubKey) b
 			slog.Duration("took", time.Since(start).Round(time.Millisecond)))
 	}
 	return keys, nil
+}
+
+// Pubkeys returns the listing's keys in byte order, for output that must not
+// change from run to run.
+func (l Listing) Pubkeys() []phase0.BLSPubKey {
+	out := slices.Collect(maps.Keys(l.Owner))
+	slices.SortFunc(out, func(a, b phase0.BLSPubKey) int { return bytes.Compare(a[:], b[:]) })
+	return out
 }
 
 // LoadAll lists the stores and loads every key.

@@ -23,6 +23,34 @@ const (
 	DefaultParallelism  = 16
 )
 
+// Vault's own environment variables, read by Config.ApplyEnv.
+const (
+	EnvAddr       = "VAULT_ADDR"
+	EnvToken      = "VAULT_TOKEN"
+	EnvNamespace  = "VAULT_NAMESPACE"
+	EnvCACert     = "VAULT_CACERT"
+	EnvClientCert = "VAULT_CLIENT_CERT"
+	EnvClientKey  = "VAULT_CLIENT_KEY"
+)
+
+// ApplyEnv fills the fields left empty from Vault's environment variables,
+// read through getenv. VAULT_TOKEN is taken only when no credential is
+// configured at all, so that a token left in an operator's shell cannot
+// silently win over the AppRole or token file the configuration names.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	for _, f := range []struct {
+		field *string
+		env   string
+	}{{&c.Address, EnvAddr}, {&c.Namespace, EnvNamespace}, {&c.CAFile, EnvCACert}, {&c.ClientCert, EnvClientCert}, {&c.ClientKey, EnvClientKey}} {
+		if *f.field == "" {
+			*f.field = getenv(f.env)
+		}
+	}
+	if c.Token == "" && c.TokenFile == "" && c.AppRoleRoleID == "" && c.AppRoleSecretIDFile == "" {
+		c.Token = getenv(EnvToken)
+	}
+}
+
 // requestTimeout bounds one HTTP exchange with Vault; the caller's context can
 // end it sooner.
 const requestTimeout = 30 * time.Second

@@ -148,3 +148,47 @@ func TestReadSecretFile(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyEnv(t *testing.T) {
+	env := map[string]string{
+		EnvAddr: "https://env:8200", EnvToken: "env-token", EnvNamespace: "env-ns",
+		EnvCACert: "/env/ca.pem", EnvClientCert: "/env/cert.pem", EnvClientKey: "/env/key.pem",
+	}
+	getenv := func(k string) string { return env[k] }
+	tests := []struct {
+		name string
+		in   Config
+		want Config
+	}{
+		{
+			name: "everything from the environment",
+			want: Config{Address: "https://env:8200", Token: "env-token", Namespace: "env-ns",
+				CAFile: "/env/ca.pem", ClientCert: "/env/cert.pem", ClientKey: "/env/key.pem"},
+		},
+		{
+			name: "configured values win",
+			in:   Config{Address: "https://cfg:8200", Namespace: "cfg-ns", CAFile: "/cfg/ca.pem", Token: "cfg-token"},
+			want: Config{Address: "https://cfg:8200", Token: "cfg-token", Namespace: "cfg-ns",
+				CAFile: "/cfg/ca.pem", ClientCert: "/env/cert.pem", ClientKey: "/env/key.pem"},
+		},
+		{
+			name: "VAULT_TOKEN never beside a token file",
+			in:   Config{TokenFile: "/run/token"},
+			want: Config{Address: "https://env:8200", TokenFile: "/run/token", Namespace: "env-ns",
+				CAFile: "/env/ca.pem", ClientCert: "/env/cert.pem", ClientKey: "/env/key.pem"},
+		},
+		{
+			name: "VAULT_TOKEN never beside AppRole",
+			in:   Config{AppRoleRoleID: "role", AppRoleSecretIDFile: "/run/secret-id"},
+			want: Config{Address: "https://env:8200", AppRoleRoleID: "role", AppRoleSecretIDFile: "/run/secret-id", Namespace: "env-ns",
+				CAFile: "/env/ca.pem", ClientCert: "/env/cert.pem", ClientKey: "/env/key.pem"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.in
+			got.ApplyEnv(getenv)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
