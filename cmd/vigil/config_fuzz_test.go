@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-eth/vigil/internal/cliutil"
+	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
 )
 
 // configFuzzSeeds are config files as operators write them, and as they get
@@ -57,7 +58,7 @@ func FuzzConfigFile(f *testing.F) {
 			f.Setenv(ev, "")
 		}
 	}
-	for _, ev := range []string{envVaultAddr, envVaultToken, envVaultNamespace, envVaultCACert, envVaultClientCert, envVaultClientKey, envVigilVaultToken} {
+	for _, ev := range []string{vaultstore.EnvAddr, vaultstore.EnvToken, vaultstore.EnvNamespace, vaultstore.EnvCACert, vaultstore.EnvClientCert, vaultstore.EnvClientKey, envVigilVaultToken} {
 		f.Setenv(ev, "")
 	}
 	dir := f.TempDir()

@@ -18,7 +18,7 @@ import (
 // exit is `validator exit`: look the validator up, confirm, sign the exit
 // with a signer that has no slashing database (an exit cannot be slashed, and
 // a running validator client holds the database), submit it.
-func (d validatorDeps) exit(c *cli.Context) error {
+func (d deps) exit(c *cli.Context) error {
 	if _, err := cliutil.PositionalArgs(c); err != nil {
 		return err
 	}
@@ -56,9 +56,7 @@ func (d validatorDeps) exit(c *cli.Context) error {
 		return err
 	}
 	confirm := func(plan *exit.Plan) error {
-		fmt.Fprintf(e.Stderr, "About to exit validator %d (%s) at epoch %d on the network with genesis validators root %#x.\n"+
-			"An exit cannot be undone: the validator stops earning and its stake becomes withdrawable after the exit queue.\n",
-			plan.Index, pubkey.Hex(pk), plan.Epoch, plan.GenesisValidatorsRoot[:])
+		fmt.Fprintln(e.Stderr, plan.Warning())
 		if c.Bool(flagYes) {
 			return nil
 		}

@@ -96,20 +96,11 @@ const (
 	kindNone  = "none"
 )
 
-// Vault's own environment variables, honoured when the matching vigil flag,
-// VIGIL_* variable and config key are all unset.
-const (
-	envVaultAddr       = vaultstore.EnvAddr
-	envVaultToken      = vaultstore.EnvToken
-	envVaultNamespace  = vaultstore.EnvNamespace
-	envVaultCACert     = vaultstore.EnvCACert
-	envVaultClientCert = vaultstore.EnvClientCert
-	envVaultClientKey  = vaultstore.EnvClientKey
-	// envVigilVaultToken is the only vigil-specific way to pass a token value.
-	// There is deliberately no --vault-token flag: a command line is visible
-	// to every user through ps and /proc.
-	envVigilVaultToken = "VIGIL_VAULT_TOKEN"
-)
+// envVigilVaultToken is the only vigil-specific way to pass a Vault token
+// value. There is deliberately no --vault-token flag: a command line is
+// visible to every user through ps and /proc. Vault's own variables are
+// vaultstore's (Config.ApplyEnv).
+const envVigilVaultToken = "VIGIL_VAULT_TOKEN"
 
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
@@ -128,18 +119,18 @@ func globalFlags() []cli.Flag {
 func keyStoreFlags() []cli.Flag {
 	return []cli.Flag{
 		cliutil.StringFlag(flagKeysDir, "`DIR` of EIP-2335 keystores of the dir key store (default <data-dir>/keys)", ""),
-		cliutil.StringFlag(flagVaultAddress, "Vault `URL` (default $"+envVaultAddr+")", ""),
+		cliutil.StringFlag(flagVaultAddress, "Vault `URL` (default $"+vaultstore.EnvAddr+")", ""),
 		cliutil.StringFlag(flagVaultTokenFile, "`FILE` (mode 0600) holding the Vault token, re-read when Vault rejects the token "+
-			"(a Vault Agent sink); otherwise the token comes from $"+envVigilVaultToken+" or $"+envVaultToken, ""),
+			"(a Vault Agent sink); otherwise the token comes from $"+envVigilVaultToken+" or $"+vaultstore.EnvToken, ""),
 		cliutil.StringFlag(flagVaultMount, "path of the KV version 2 secrets engine", vaultstore.DefaultMount),
 		cliutil.StringFlag(flagVaultPrefix, "`PATH` inside the mount under which each key is a secret named by its public key", vaultstore.DefaultPrefix),
-		cliutil.StringFlag(flagVaultNamespace, "Vault Enterprise `NAMESPACE` (default $"+envVaultNamespace+")", ""),
+		cliutil.StringFlag(flagVaultNamespace, "Vault Enterprise `NAMESPACE` (default $"+vaultstore.EnvNamespace+")", ""),
 		cliutil.StringFlag(flagVaultAppRoleRoleID, "log in with AppRole using this role `ID`", ""),
 		cliutil.StringFlag(flagVaultAppRoleSecretFile, "`FILE` (mode 0600) holding the AppRole secret ID, read at every login", ""),
 		cliutil.StringFlag(flagVaultAppRoleMount, "path of the AppRole auth method", vaultstore.DefaultAppRoleMount),
-		cliutil.StringFlag(flagVaultCAFile, "PEM `FILE` of CA certificates that verify Vault's TLS certificate (default $"+envVaultCACert+")", ""),
-		cliutil.StringFlag(flagVaultClientCert, "PEM `FILE` with a TLS client certificate for Vault (default $"+envVaultClientCert+")", ""),
-		cliutil.StringFlag(flagVaultClientKey, "PEM `FILE` with the TLS client certificate's key (default $"+envVaultClientKey+")", ""),
+		cliutil.StringFlag(flagVaultCAFile, "PEM `FILE` of CA certificates that verify Vault's TLS certificate (default $"+vaultstore.EnvCACert+")", ""),
+		cliutil.StringFlag(flagVaultClientCert, "PEM `FILE` with a TLS client certificate for Vault (default $"+vaultstore.EnvClientCert+")", ""),
+		cliutil.StringFlag(flagVaultClientKey, "PEM `FILE` with the TLS client certificate's key (default $"+vaultstore.EnvClientKey+")", ""),
 		cliutil.IntFlag(flagVaultParallelism, "Vault requests in flight while loading or listing keys", vaultstore.DefaultParallelism),
 		cliutil.BoolFlag(flagVaultAllowInsecureHTTP, "accept a plain http:// --vault-address that is not loopback, sending the Vault token "+
 			"and the keys unencrypted (labs only; use https:// or a Vault Agent on loopback)"),

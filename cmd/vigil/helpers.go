@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-eth/vigil/internal/cliutil"
 	"github.com/vigil-eth/vigil/pkg/beacon"
+	"github.com/vigil-eth/vigil/pkg/keystore"
 	"github.com/vigil-eth/vigil/pkg/keystore/dirstore"
 	"github.com/vigil-eth/vigil/pkg/keystore/keyset"
 	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
@@ -117,6 +119,21 @@ func uniqueValues(c *cli.Context, flag string) []string {
 	return out
 }
 
+// deps is what the commands take from outside; tests swap in in-memory
+// stores, cheap KDF parameters, a fixed clock, stdin and terminal detection.
+type deps struct {
+	openStore openStoreFunc
+	encrypt   keystore.EncryptParams
+	now       func() time.Time
+	stdin     io.Reader
+	// isTTY reports whether a reader or writer is an interactive terminal.
+	isTTY func(any) bool
+}
+
+func defaultDeps() deps {
+	return deps{openStore: openKeyStore, now: time.Now, stdin: os.Stdin, isTTY: cliutil.IsTerminal}
+}
+
 // openStoreFunc opens the key store of a kind; tests swap in fakes.
 type openStoreFunc func(c *cli.Context, e *env, kind string) (keyset.Source, error)
 
@@ -175,7 +192,7 @@ func vaultConfig(c *cli.Context) (vaultstore.Config, error) {
 	}
 	cfg.ApplyEnv(os.Getenv)
 	if cfg.Address == "" {
-		return cfg, fmt.Errorf("--store vault needs Vault's address: set --%s or %s", flagVaultAddress, envVaultAddr)
+		return cfg, fmt.Errorf("--store vault needs Vault's address: set --%s or %s", flagVaultAddress, vaultstore.EnvAddr)
 	}
 	if cfg.Parallelism < 1 {
 		return cfg, fmt.Errorf("--%s %d: want at least 1", flagVaultParallelism, cfg.Parallelism)

@@ -3,10 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/urfave/cli/v2"
@@ -19,27 +16,9 @@ import (
 	"github.com/vigil-eth/vigil/pkg/pubkey"
 )
 
-// keysDeps is what the keys commands need from outside; tests swap in an
-// in-memory store, cheap KDF parameters, a fixed clock and a fake stdin.
-type keysDeps struct {
-	openStore openStoreFunc
-	encrypt   keystore.EncryptParams
-	now       func() time.Time
-	stdin     io.Reader
-	// isTTY reports whether a reader or writer is an interactive terminal.
-	isTTY func(any) bool
-}
+func keysCommand() *cli.Command { return keysCommandWith(defaultDeps()) }
 
-func defaultKeysDeps() keysDeps {
-	return keysDeps{openStore: openKeyStore, now: time.Now, stdin: os.Stdin, isTTY: cliutil.IsTerminal}
-}
-
-// minPasswordLen follows staking-deposit-cli's minimum keystore password.
-const minPasswordLen = 8
-
-func keysCommand() *cli.Command { return keysCommandWith(defaultKeysDeps()) }
-
-func keysCommandWith(d keysDeps) *cli.Command {
+func keysCommandWith(d deps) *cli.Command {
 	storeFlag := func(usage string) cli.Flag { return cliutil.StringFlag(flagStore, usage, kindDir) }
 	withStore := func(usage string, flags ...cli.Flag) []cli.Flag {
 		return append(append(flags, storeFlag(usage)), keyStoreFlags()...)
@@ -107,16 +86,16 @@ func keysCommandWith(d keysDeps) *cli.Command {
 	}
 }
 
-func (d keysDeps) open(c *cli.Context, e *env) (keystore.Store, error) {
-	kind := c.String(flagStore)
-	switch kind {
+func (d deps) open(c *cli.Context, e *env) (keystore.Store, error) {
+	switch kind := c.String(flagStore); kind {
 	case kindVault, kindDir:
 		src, err := d.openStore(c, e, kind)
 		return src.Store, err
 	case kindNone:
 		return nil, errors.New("--store none keeps no keys; choose vault or dir")
+	default:
+		return nil, fmt.Errorf("--store %q: want vault or dir", kind)
 	}
-	return nil, fmt.Errorf("--store %q: want vault or dir", kind)
 }
 
 // generateOptions are the validated inputs of keys generate.
@@ -168,15 +147,15 @@ func parseGenerateOptions(c *cli.Context) (*generateOptions, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len([]rune(pw)) < minPasswordLen {
-			return nil, fmt.Errorf("--keystore-password-file: the password must have at least %d characters", minPasswordLen)
+		if err := keystore.CheckNewPassword(pw); err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagKeystorePasswordFile, err)
 		}
 		o.backupPassword = pw
 	}
 	return o, nil
 }
 
-func (d keysDeps) generate(c *cli.Context, e *env) error {
+func (d deps) generate(c *cli.Context, e *env) error {
 	o, err := parseGenerateOptions(c)
 	if err != nil {
 		return err
@@ -185,11 +164,9 @@ func (d keysDeps) generate(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	var passphrase string
-	if f := c.String(flagMnemonicPassphraseFile); f != "" {
-		if passphrase, err = cliutil.ReadSecretFile(flagMnemonicPassphraseFile, f); err != nil {
-			return err
-		}
+	passphrase, err := cliutil.ReadOptionalSecretFile(flagMnemonicPassphraseFile, c.String(flagMnemonicPassphraseFile))
+	if err != nil {
+		return err
 	}
 	seed, err := keystore.Seed(mnemonic, passphrase)
 	if err != nil {
@@ -226,7 +203,7 @@ func (d keysDeps) generate(c *cli.Context, e *env) error {
 
 // storeKeys puts generated keys into --store (none keeps them only in the
 // backups); a key already there is kept as it is.
-func (d keysDeps) storeKeys(c *cli.Context, e *env, keys []*keystore.Key) error {
+func (d deps) storeKeys(c *cli.Context, e *env, keys []*keystore.Key) error {
 	kind := c.String(flagStore)
 	if kind == kindNone {
 		return nil
@@ -248,7 +225,7 @@ func (d keysDeps) storeKeys(c *cli.Context, e *env, keys []*keystore.Key) error 
 	return nil
 }
 
-func (d keysDeps) importKeys(c *cli.Context, e *env) error {
+func (d deps) importKeys(c *cli.Context, e *env) error {
 	if len(c.StringSlice(flagKeystores)) == 0 {
 		return fmt.Errorf("--%s is required", flagKeystores)
 	}
@@ -282,7 +259,7 @@ func (d keysDeps) importKeys(c *cli.Context, e *env) error {
 	return nil
 }
 
-func (d keysDeps) list(c *cli.Context, e *env) error {
+func (d deps) list(c *cli.Context, e *env) error {
 	format := c.String(flagFormat)
 	if format != formatTable && format != formatJSON {
 		return fmt.Errorf("--format %q: want table or json", format)
@@ -302,7 +279,7 @@ func (d keysDeps) list(c *cli.Context, e *env) error {
 	return nil
 }
 
-func (d keysDeps) export(c *cli.Context, e *env) error {
+func (d deps) export(c *cli.Context, e *env) error {
 	pk, err := parsePubkeyFlag(flagPubkey, c.String(flagPubkey))
 	if err != nil {
 		return err
@@ -315,8 +292,8 @@ func (d keysDeps) export(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if len([]rune(password)) < minPasswordLen {
-		return fmt.Errorf("--password-file: the password must have at least %d characters", minPasswordLen)
+	if err := keystore.CheckNewPassword(password); err != nil {
+		return fmt.Errorf("--%s: %w", flagPasswordFile, err)
 	}
 	store, err := d.open(c, e)
 	if err != nil {
@@ -335,7 +312,7 @@ func (d keysDeps) export(c *cli.Context, e *env) error {
 	return nil
 }
 
-func (d keysDeps) delete(c *cli.Context, e *env) error {
+func (d deps) delete(c *cli.Context, e *env) error {
 	pk, err := parsePubkeyFlag(flagPubkey, c.String(flagPubkey))
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ type cliHarness struct {
 	t       *testing.T
 	dir     string
 	store   *keystoretest.Store
-	deps    keysDeps
+	deps    deps
 	stdout  bytes.Buffer
 	stderr  bytes.Buffer
 	stdinTT bool
@@ -36,7 +36,7 @@ type cliHarness struct {
 
 func newHarness(t *testing.T) *cliHarness {
 	h := &cliHarness{t: t, dir: t.TempDir(), store: &keystoretest.Store{}}
-	h.deps = keysDeps{
+	h.deps = deps{
 		openStore: func(_ *cli.Context, _ *env, kind string) (keyset.Source, error) {
 			require.Equal(t, "dir", kind)
 			return keyset.Source{Name: kind, Store: h.store}, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-eth/vigil/internal/testharness"
+	"github.com/vigil-eth/vigil/pkg/keystore/vaultstore"
 )
 
 // TestQuickstart walks the README's key lifecycle through the real binary's
@@ -19,8 +20,8 @@ import (
 func TestQuickstart(t *testing.T) {
 	v := testharness.StartVault(t)
 	clearVaultEnv(t)
-	t.Setenv(envVaultAddr, v.Addr)
-	t.Setenv(envVaultToken, v.RootToken)
+	t.Setenv(vaultstore.EnvAddr, v.Addr)
+	t.Setenv(vaultstore.EnvToken, v.RootToken)
 
 	work := t.TempDir()
 	data := filepath.Join(work, "data")

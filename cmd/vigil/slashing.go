@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
@@ -101,15 +100,11 @@ func slashingImport(c *cli.Context) error {
 		return err
 	}
 	name := args[0]
-	var in io.Reader = os.Stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return fmt.Errorf("open interchange file: %w", err)
-		}
-		defer f.Close()
-		in = f
+	in, err := cliutil.OpenInput(name)
+	if err != nil {
+		return fmt.Errorf("open interchange file: %w", err)
 	}
+	defer in.Close()
 	db, err := openSlashingAdmin(c, e)
 	if errors.Is(err, slashprotect.ErrInUse) {
 		// Keys moved to a running vigil need their history first: import
@@ -200,11 +195,7 @@ func chainTimingFlags(c *cli.Context) (*slashprotect.Timing, error) {
 }
 
 func slashingInspect(c *cli.Context) error {
-	s := c.String(flagPubkey)
-	if s == "" {
-		return fmt.Errorf("--%s PUBKEY is required", flagPubkey)
-	}
-	pk, err := parsePubkeyFlag(flagPubkey, s)
+	pk, err := parsePubkeyFlag(flagPubkey, c.String(flagPubkey))
 	if err != nil {
 		return err
 	}

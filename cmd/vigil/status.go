@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -68,9 +67,7 @@ func runStatus(c *cli.Context, e *env) error {
 		return err
 	}
 	if format == formatJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return perf.WriteJSON(e.Stdout, st)
 	}
 	return perf.WriteTable(e.Stdout, st)
 }

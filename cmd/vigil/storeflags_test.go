@@ -22,8 +22,8 @@ import (
 // developer's shell cannot leak into a case.
 func clearVaultEnv(t *testing.T) {
 	t.Helper()
-	names := []string{envVaultAddr, envVaultToken, envVaultNamespace, envVaultCACert,
-		envVaultClientCert, envVaultClientKey, envVigilVaultToken}
+	names := []string{vaultstore.EnvAddr, vaultstore.EnvToken, vaultstore.EnvNamespace, vaultstore.EnvCACert,
+		vaultstore.EnvClientCert, vaultstore.EnvClientKey, envVigilVaultToken}
 	for _, f := range keyStoreFlags() {
 		names = append(names, cliutil.EnvVars(f.Names()[0])...)
 	}
@@ -112,17 +112,17 @@ func TestOpenKeyStoreRefuses(t *testing.T) {
 		want string
 	}{
 		{"unknown kind", "floppy", nil, nil, `unknown key store "floppy"`},
-		{"no address", "vault", nil, map[string]string{envVaultToken: "t"}, "needs Vault's address"},
+		{"no address", "vault", nil, map[string]string{vaultstore.EnvToken: "t"}, "needs Vault's address"},
 		{"no credentials", "vault", []string{"--vault-address", "http://127.0.0.1:1"}, nil, "no Vault credentials"},
 		{"token flag does not exist", "vault", []string{"--vault-token", "hvs.x"}, nil, "flag provided but not defined"},
 		{"vigil token and token file", "vault", []string{"--vault-address", "http://127.0.0.1:1", "--vault-token-file", "/x"},
 			map[string]string{envVigilVaultToken: "hvs.x"}, "more than once"},
 		{"bad parallelism", "vault", []string{"--vault-address", "http://127.0.0.1:1", "--vault-parallelism", "0"},
-			map[string]string{envVaultToken: "hvs.x"}, "want at least 1"},
+			map[string]string{vaultstore.EnvToken: "hvs.x"}, "want at least 1"},
 		{"plain http off loopback", "vault", []string{"--vault-address", "http://vault.internal:8200"},
-			map[string]string{envVaultToken: "hvs.x"}, "uses plain http:// to a host that is not loopback"},
+			map[string]string{vaultstore.EnvToken: "hvs.x"}, "uses plain http:// to a host that is not loopback"},
 		{"plain http off loopback from VAULT_ADDR", "vault", nil,
-			map[string]string{envVaultAddr: "http://10.1.2.3:8200", envVaultToken: "hvs.x"}, "--vault-allow-insecure-http"},
+			map[string]string{vaultstore.EnvAddr: "http://10.1.2.3:8200", vaultstore.EnvToken: "hvs.x"}, "--vault-allow-insecure-http"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,20 +201,20 @@ path "secret/metadata/vigil/keys/*" { capabilities = ["read", "update", "delete"
 		config string
 		want   string // error text; empty for success
 	}{
-		{name: "VAULT_ADDR and VAULT_TOKEN", env: map[string]string{envVaultAddr: v.Addr, envVaultToken: token}},
-		{name: "VIGIL_VAULT_TOKEN", env: map[string]string{envVaultAddr: v.Addr, envVigilVaultToken: token}},
+		{name: "VAULT_ADDR and VAULT_TOKEN", env: map[string]string{vaultstore.EnvAddr: v.Addr, vaultstore.EnvToken: token}},
+		{name: "VIGIL_VAULT_TOKEN", env: map[string]string{vaultstore.EnvAddr: v.Addr, envVigilVaultToken: token}},
 		{name: "token file", args: []string{"--vault-address", v.Addr, "--vault-token-file", privateFile(t, token, 0o600)}},
 		{name: "token file readable by others", args: []string{"--vault-address", v.Addr, "--vault-token-file", privateFile(t, token, 0o644)},
 			want: "chmod 600"},
 		{name: "approle", args: []string{"--vault-address", v.Addr, "--vault-approle-role-id", roleID,
 			"--vault-approle-secret-id-file", secretIDFile}},
-		{name: "approle wins over a stray VAULT_TOKEN", env: map[string]string{envVaultToken: "hvs.stray"},
+		{name: "approle wins over a stray VAULT_TOKEN", env: map[string]string{vaultstore.EnvToken: "hvs.stray"},
 			args: []string{"--vault-address", v.Addr, "--vault-approle-role-id", roleID, "--vault-approle-secret-id-file", secretIDFile}},
 		{name: "config file", config: fmt.Sprintf("vault-address: %s\nvault-token-file: %s\nvault-parallelism: 4\n",
 			v.Addr, privateFile(t, token, 0o600))},
 		{name: "VIGIL_ variables", env: map[string]string{"VIGIL_VAULT_ADDRESS": v.Addr, "VIGIL_VAULT_TOKEN_FILE": privateFile(t, token, 0o600)}},
-		{name: "wrong token", env: map[string]string{envVaultAddr: v.Addr, envVaultToken: "hvs.wrong"}, want: "rejected the token"},
-		{name: "not a KV v2 mount", env: map[string]string{envVaultAddr: v.Addr, envVaultToken: v.RootToken},
+		{name: "wrong token", env: map[string]string{vaultstore.EnvAddr: v.Addr, vaultstore.EnvToken: "hvs.wrong"}, want: "rejected the token"},
+		{name: "not a KV v2 mount", env: map[string]string{vaultstore.EnvAddr: v.Addr, vaultstore.EnvToken: v.RootToken},
 			args: []string{"--vault-mount", "cubbyhole"}, want: "vigil needs KV v2"},
 	}
 	for _, tc := range tests {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -33,21 +32,9 @@ const (
 	defaultValidatorLimit = 64
 )
 
-// validatorDeps is what the validator commands take from outside; tests swap
-// in fake stores, stdin and terminal detection.
-type validatorDeps struct {
-	openStore openStoreFunc
-	stdin     io.Reader
-	isTTY     func(any) bool
-}
+func validatorCommand() *cli.Command { return validatorCommandWith(defaultDeps()) }
 
-func defaultValidatorDeps() validatorDeps {
-	return validatorDeps{openStore: openKeyStore, stdin: os.Stdin, isTTY: cliutil.IsTerminal}
-}
-
-func validatorCommand() *cli.Command { return validatorCommandWith(defaultValidatorDeps()) }
-
-func validatorCommandWith(d validatorDeps) *cli.Command {
+func validatorCommandWith(d deps) *cli.Command {
 	common := func(flags ...cli.Flag) []cli.Flag {
 		base := []cli.Flag{
 			beaconNodeFlag("Beacon API `URL` (repeatable, in order of preference; reads fail over, submissions go to all)"),
@@ -181,7 +168,7 @@ func parseRunConfig(c *cli.Context) (*runConfig, error) {
 // run is `validator run`: the monitor's listener, the slashing database, the
 // beacon nodes and the chain they serve, the keys, the signer, the duties and
 // the performance tracker, built in that order, then run until a stop.
-func (d validatorDeps) run(c *cli.Context, e *env) (err error) {
+func (d deps) run(c *cli.Context, e *env) (err error) {
 	rc, err := parseRunConfig(c)
 	if err != nil {
 		return err
@@ -201,14 +188,15 @@ func (d validatorDeps) run(c *cli.Context, e *env) (err error) {
 		return err
 	}
 	defer closeDB(db, &err)
-	pool, ch, err := connectChain(ctx, life, e, rc, db, dbRoot, mon)
+	pool, ch, err := connectChain(ctx, life, e, rc, dbRoot, mon)
 	if err != nil || ch == nil {
 		return err
 	}
-	set, err := d.loadKeys(c, e, rc.stores, mon)
+	set, err := openKeySet(c, e, d.openStore, rc.stores)
 	if err != nil {
 		return err
 	}
+	mon.State.SetVaultTokenTTL(set.TokenTTL)
 	sgn, err := startSigner(ctx, e, rc, db, ch, set, mon)
 	if err != nil {
 		return err
@@ -279,15 +267,9 @@ func closeDB(db *slashprotect.DB, err *error) {
 // connectChain builds the beacon pool (refusing nodes of another network than
 // the database's) and waits for a node to serve the chain's spec. A nil chain
 // with no error means vigil was stopped while waiting.
-func connectChain(ctx, life context.Context, e *env, rc *runConfig, db *slashprotect.DB, dbRoot *phase0.Root, mon *monitor.Service) (*beacon.Pool, *chain.Chain, error) {
-	recovered := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case recovered <- struct{}{}:
-		default:
-		}
-	}
-	pool, err := connectBeacon(life, e, rc.beaconNodes, dbRoot, beacon.WithObserver(mon.Metrics.Beacon(), beacon.OnRecovery(poke)))
+func connectChain(ctx, life context.Context, e *env, rc *runConfig, dbRoot *phase0.Root, mon *monitor.Service) (*beacon.Pool, *chain.Chain, error) {
+	recovered := chain.NewRefreshTrigger()
+	pool, err := connectBeacon(life, e, rc.beaconNodes, dbRoot, beacon.WithObserver(mon.Metrics.Beacon(), beacon.OnRecovery(recovered.Poke)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -303,23 +285,9 @@ func connectChain(ctx, life context.Context, e *env, rc *runConfig, db *slashpro
 	}
 	// The pool refused nodes of another network than the database's; the
 	// signer binds a new database to this one (slashprotect.BindNetwork).
-	sp := ch.Spec()
 	mon.Health.Register(monitor.Check{Name: monitor.CheckChainSpec, Run: ch.Check})
 	mon.State.SetSlot(ch.SlotClock().CurrentSlot)
-	e.Log.Info("Chain", "genesis_validators_root", fmt.Sprintf("%#x", sp.GenesisValidatorsRoot[:]),
-		"genesis_time", sp.GenesisTime, "slot_duration", sp.SlotDuration, "slots_per_epoch", sp.SlotsPerEpoch,
-		"fork", sp.ForkName(ch.SlotClock().CurrentEpoch()), "slashing_db", db.String())
 	return pool, ch, nil
-}
-
-// loadKeys opens the key stores of --key-store as one set.
-func (d validatorDeps) loadKeys(c *cli.Context, e *env, kinds []string, mon *monitor.Service) (*keyset.Set, error) {
-	set, err := openKeySet(c, e, d.openStore, kinds)
-	if err != nil {
-		return nil, err
-	}
-	mon.State.SetVaultTokenTTL(set.TokenTTL)
-	return set, nil
 }
 
 // startSigner loads the keys into the signer, the single door for every

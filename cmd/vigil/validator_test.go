@@ -33,7 +33,7 @@ import (
 
 // runValidatorCmd runs a validator subcommand with fake key stores and
 // returns its error and standard error.
-func runValidatorCmd(t *testing.T, d validatorDeps, args ...string) (error, string) {
+func runValidatorCmd(t *testing.T, d deps, args ...string) (error, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	app := &cli.App{
@@ -49,8 +49,8 @@ func runValidatorCmd(t *testing.T, d validatorDeps, args ...string) (error, stri
 	return err, stderr.String()
 }
 
-func noStores(t *testing.T) validatorDeps {
-	return validatorDeps{
+func noStores(t *testing.T) deps {
+	return deps{
 		openStore: func(*cli.Context, *env, string) (keyset.Source, error) {
 			t.Error("no key store may be opened before the flags are valid")
 			return keyset.Source{}, errors.New("unexpected")
@@ -152,7 +152,7 @@ func TestValidatorRunRefusesAnotherNetwork(t *testing.T) {
 	require.NoError(t, db.Close())
 	node := beacontest.New(t, beacontest.WithGenesisRoot(nodeRoot))
 
-	d := validatorDeps{
+	d := deps{
 		openStore: func(_ *cli.Context, _ *env, kind string) (keyset.Source, error) {
 			return keyset.Source{Name: kind, Store: &keystoretest.Store{}}, nil
 		},
@@ -174,7 +174,7 @@ func TestValidatorRunStopsCleanly(t *testing.T) {
 	node := beacontest.New(t, beacontest.WithSpec(completeSpec))
 	keys := keystoretest.Keys(t, 3)
 	stores := map[string]keystore.Store{kindVault: storeWith(t, keys[0], keys[1]), kindDir: storeWith(t, keys[1], keys[2])}
-	d := validatorDeps{
+	d := deps{
 		openStore: func(_ *cli.Context, _ *env, kind string) (keyset.Source, error) {
 			return keyset.Source{Name: kind, Store: stores[kind]}, nil
 		},
@@ -282,7 +282,7 @@ func (b *syncBuffer) String() string {
 func TestValidatorRunWaitsForBeaconNode(t *testing.T) {
 	node := beacontest.New(t)
 	node.SetDown(true)
-	d := validatorDeps{
+	d := deps{
 		openStore: func(_ *cli.Context, _ *env, kind string) (keyset.Source, error) {
 			return keyset.Source{Name: kind, Store: &keystoretest.Store{}}, nil
 		},

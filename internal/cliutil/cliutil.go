@@ -197,6 +197,23 @@ func ReadSecretFile(flag, path string) (string, error) {
 	return strings.TrimSuffix(s, "\r"), nil
 }
 
+// ReadOptionalSecretFile is ReadSecretFile for a flag that may be left
+// empty, which reads as the empty secret.
+func ReadOptionalSecretFile(flag, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	return ReadSecretFile(flag, path)
+}
+
+// OpenInput opens a named input file, or standard input for "-".
+func OpenInput(name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(os.Stdin), nil
+	}
+	return os.Open(name)
+}
+
 // IsTerminal reports whether v is a terminal (an *os.File on one).
 func IsTerminal(v any) bool {
 	f, ok := v.(*os.File)

@@ -81,6 +81,22 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // beacon node comes back (beacon.OnRecovery).
 func WithRefreshOn(ch <-chan struct{}) Option { return func(o *options) { o.refresh = ch } }
 
+// RefreshTrigger carries requests to re-read the spec from components built
+// before the chain (the beacon pool's recovery callback) to Run; requests
+// made while one is pending merge into it.
+type RefreshTrigger chan struct{}
+
+// NewRefreshTrigger returns a trigger to pass to WithRefreshOn.
+func NewRefreshTrigger() RefreshTrigger { return make(RefreshTrigger, 1) }
+
+// Poke asks for a refresh without blocking.
+func (t RefreshTrigger) Poke() {
+	select {
+	case t <- struct{}{}:
+	default:
+	}
+}
+
 // WithRetryInterval sets how often Connect asks again while no node answers
 // (2 s by default).
 func WithRetryInterval(d time.Duration) Option { return func(o *options) { o.retry = d } }
@@ -121,7 +137,13 @@ func Connect(ctx context.Context, src Source, opts ...Option) (*Chain, error) {
 	for attempt := 0; ; attempt++ {
 		s, err := Fetch(ctx, src)
 		if err == nil {
-			return New(s, src, opts...)
+			c, err := New(s, src, opts...)
+			if err == nil {
+				o.log.Info("Chain", slog.String("genesis_validators_root", fmt.Sprintf("%#x", s.GenesisValidatorsRoot[:])),
+					slog.Time("genesis_time", s.GenesisTime), slog.Duration("slot_duration", s.SlotDuration),
+					slog.Uint64("slots_per_epoch", s.SlotsPerEpoch), slog.String("fork", s.ForkName(c.clock.CurrentEpoch())))
+			}
+			return c, err
 		}
 		if errors.Is(err, ErrSpec) {
 			return nil, err

@@ -210,3 +210,27 @@ func TestRunLogsForkActivation(t *testing.T) {
 	},
 		5*time.Second, time.Millisecond)
 }
+
+// TestRefreshTrigger re-reads the spec when the trigger handed to
+// WithRefreshOn is poked (the beacon pool pokes it when a node recovers),
+// without waiting for the next epoch; pokes never block.
+func TestRefreshTrigger(t *testing.T) {
+	start := chaintest.Spec(genesis)
+	start.Fulu.Epoch = chain.FarFutureEpoch
+	clock := slotclocktest.NewFake(genesis.Add(10 * 24 * time.Second))
+	src := &source{spec: start}
+	trigger := chain.NewRefreshTrigger()
+	c, err := chain.New(start, src, chain.WithClock(clock), chain.WithLogger(slog.New(slog.DiscardHandler)), chain.WithRefreshOn(trigger))
+	require.NoError(t, err)
+	trigger.Poke()
+	trigger.Poke() // merged into the pending one, not blocking
+	go c.Run(t.Context())
+
+	upgraded := *start
+	upgraded.Fulu.Epoch = 20
+	require.Eventually(t, func() bool { return src.readCount() > 0 }, 5*time.Second, time.Millisecond)
+	src.set(&upgraded)
+	trigger.Poke()
+	require.Eventually(t, func() bool { return c.Spec().Fulu.Epoch == 20 }, 5*time.Second, time.Millisecond)
+	require.Len(t, clock.Pending(), 1, "still waiting for the next epoch: the refresh came from the trigger")
+}

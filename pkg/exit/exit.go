@@ -57,6 +57,13 @@ func (p *Plan) Message() *phase0.VoluntaryExit {
 	return &phase0.VoluntaryExit{Epoch: p.Epoch, ValidatorIndex: p.Index}
 }
 
+// Warning is what an operator reads before confirming the plan.
+func (p *Plan) Warning() string {
+	return fmt.Sprintf("About to exit validator %d (%s) at epoch %d on the network with genesis validators root %#x.\n"+
+		"An exit cannot be undone: the validator stops earning and its stake becomes withdrawable after the exit queue.",
+		p.Index, pubkey.Hex(p.Pubkey), p.Epoch, p.GenesisValidatorsRoot[:])
+}
+
 // Prepare looks the validator up and plans its exit at epoch, or at the
 // current epoch (from now) when epoch is nil.
 func Prepare(ctx context.Context, node Node, spec *chain.Spec, now time.Time, pk phase0.BLSPubKey, epoch *phase0.Epoch) (*Plan, error) {

@@ -3,9 +3,12 @@ package exit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/vigil-eth/vigil/pkg/pubkey"
 
 	"github.com/attestantio/go-eth2-client/api"
 	apiv1 "github.com/attestantio/go-eth2-client/api/v1"
@@ -56,6 +59,8 @@ func TestExit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, phase0.Epoch(7), plan.Epoch, "the current epoch by default")
 	require.Equal(t, phase0.ValidatorIndex(42), plan.Index)
+	require.Contains(t, plan.Warning(), fmt.Sprintf("exit validator 42 (%s) at epoch 7", pubkey.Hex(pk)))
+	require.Contains(t, plan.Warning(), fmt.Sprintf("%#x", sp.GenesisValidatorsRoot[:]))
 	require.NoError(t, exit.Submit(ctx, n, sgn, plan))
 	require.Len(t, n.submitted, 1)
 

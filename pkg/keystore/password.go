@@ -1,11 +1,24 @@
 package keystore
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
+
+// MinPasswordLen is the shortest password vigil encrypts a new keystore
+// with, staking-deposit-cli's minimum.
+const MinPasswordLen = 8
+
+// CheckNewPassword refuses a password too short for a new keystore.
+func CheckNewPassword(password string) error {
+	if utf8.RuneCountInString(password) < MinPasswordLen {
+		return fmt.Errorf("the password must have at least %d characters", MinPasswordLen)
+	}
+	return nil
+}
 
 // processPassword applies EIP-2335 "Password requirements": NFKD
 // normalisation, then removal of the C0 (U+0000–U+001F), DEL (U+007F) and C1

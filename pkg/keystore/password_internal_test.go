@@ -71,3 +71,24 @@ func make32(b byte) []byte {
 	out[31] = b
 	return out
 }
+
+func TestCheckNewPassword(t *testing.T) {
+	tests := []struct {
+		password string
+		ok       bool
+	}{
+		{"", false},
+		{"1234567", false},
+		{"12345678", true},
+		{"äöüßäöü", false}, // seven characters, fourteen bytes
+		{"äöüßäöüß", true},
+	}
+	for _, tt := range tests {
+		err := CheckNewPassword(tt.password)
+		if tt.ok {
+			require.NoError(t, err, tt.password)
+		} else {
+			require.ErrorContains(t, err, "at least 8 characters", tt.password)
+		}
+	}
+}

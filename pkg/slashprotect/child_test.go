@@ -18,6 +18,7 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
+
 	"github.com/vigil-eth/vigil/internal/testharness"
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 	"github.com/vigil-eth/vigil/pkg/slashprotect/slashprotecttest"

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+
 	"github.com/vigil-eth/vigil/pkg/slashprotect/interchange"
 )
 

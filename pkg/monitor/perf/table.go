@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +16,14 @@ func shortPubkey(s string) string {
 		return pubkey.Short(pk)
 	}
 	return s
+}
+
+// WriteJSON prints the status report as indented JSON, the form `vigil
+// status --format json` shows.
+func WriteJSON(w io.Writer, st *StatusReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
 }
 
 // WriteTable prints the status report as the table `vigil status` shows.

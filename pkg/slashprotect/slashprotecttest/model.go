@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
+
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 )
 
