@@ -8,6 +8,8 @@ import (
 	"io"
 	"slices"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
+
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
 	"github.com/vigil-eth/vigil/pkg/slashprotect/interchange"
@@ -222,11 +224,11 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 	}
 	db.network.Store(&network)
 	for _, c := range report.Conflicts {
-		db.log.Warn("interchange file holds slashable data; all of it was recorded", "pubkey", shortKey(c.Pubkey), "rule", c.Rule.String(), "detail", c.Detail)
+		db.log.Warn("interchange file holds slashable data; all of it was recorded", "pubkey", pubkey.Short(c.Pubkey), "rule", c.Rule.String(), "detail", c.Detail)
 	}
 	for _, a := range report.Irregular {
 		db.log.Warn("interchange file holds an attestation no beacon node includes; it was recorded and constrains later votes",
-			"pubkey", shortKey(a.Pubkey), "rule", a.Rule.String(), "source_epoch", uint64(a.SourceEpoch), "target_epoch", uint64(a.TargetEpoch))
+			"pubkey", pubkey.Short(a.Pubkey), "rule", a.Rule.String(), "source_epoch", uint64(a.SourceEpoch), "target_epoch", uint64(a.TargetEpoch))
 	}
 	if report.FarFuture > 0 {
 		db.log.Warn("imported records far beyond the current epoch (forced)", "count", report.FarFuture)
@@ -444,7 +446,7 @@ func (db *DB) importValidator(ctx context.Context, tx storeTx, v *interchange.Va
 		report.ConflictCount++
 		if len(report.Conflicts) < maxReportedConflicts {
 			c.Pubkey = v.Pubkey
-			c.Detail = fmt.Sprintf("validator %s: %s", shortKey(v.Pubkey), c.Detail)
+			c.Detail = fmt.Sprintf("validator %s: %s", pubkey.Short(v.Pubkey), c.Detail)
 			report.Conflicts = append(report.Conflicts, c)
 		}
 	}

@@ -3,6 +3,8 @@ package slashprotect
 import (
 	"fmt"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
+
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 )
 
@@ -43,12 +45,12 @@ func sameRoot(r *phase0.Root, want phase0.Root) bool {
 
 func refuseAtt(rule Rule, req AttestationRequest, conflict *SignedAttestation, wm *uint64, format string, args ...any) Verdict {
 	detail := fmt.Sprintf("attestation source %d target %d for %s: %s",
-		req.SourceEpoch, req.TargetEpoch, shortKey(req.Pubkey), fmt.Sprintf(format, args...))
+		req.SourceEpoch, req.TargetEpoch, pubkey.Short(req.Pubkey), fmt.Sprintf(format, args...))
 	return Verdict{Refusal: &Refusal{Rule: rule, Attestation: conflict, Watermark: wm, Detail: detail}}
 }
 
 func refuseBlock(rule Rule, req BlockRequest, conflict *SignedBlock, wm *uint64, format string, args ...any) Verdict {
-	detail := fmt.Sprintf("block slot %d for %s: %s", req.Slot, shortKey(req.Pubkey), fmt.Sprintf(format, args...))
+	detail := fmt.Sprintf("block slot %d for %s: %s", req.Slot, pubkey.Short(req.Pubkey), fmt.Sprintf(format, args...))
 	return Verdict{Refusal: &Refusal{Rule: rule, Block: conflict, Watermark: wm, Detail: detail}}
 }
 

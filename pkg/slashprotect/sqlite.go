@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
+
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	// mattn/go-sqlite3 is the most used and longest-proven SQLite driver for Go;
 	// vigil already needs cgo for herumi BLS, so cgo costs nothing extra here.
@@ -276,7 +278,7 @@ func (b *sqliteBackend) forgetIDs() {
 // registerValidator creates pubkey's row if it is missing and returns its id.
 func (t *sqliteTx) registerValidator(ctx context.Context, pk phase0.BLSPubKey) (int64, error) {
 	if _, err := t.exec(ctx, `INSERT OR IGNORE INTO validators (pubkey) VALUES (?)`, pk[:]); err != nil {
-		return 0, fmt.Errorf("register validator %s: %w", shortKey(pk), err)
+		return 0, fmt.Errorf("register validator %s: %w", pubkey.Short(pk), err)
 	}
 	s, err := t.stmt(ctx, `SELECT id FROM validators WHERE pubkey = ?`)
 	if err != nil {
@@ -284,7 +286,7 @@ func (t *sqliteTx) registerValidator(ctx context.Context, pk phase0.BLSPubKey) (
 	}
 	var id int64
 	if err := s.QueryRowContext(ctx, pk[:]).Scan(&id); err != nil {
-		return 0, fmt.Errorf("read validator %s: %w", shortKey(pk), err)
+		return 0, fmt.Errorf("read validator %s: %w", pubkey.Short(pk), err)
 	}
 	if t.newIDs == nil {
 		t.newIDs = make(map[phase0.BLSPubKey]int64)
@@ -332,7 +334,7 @@ func (t *sqliteTx) lockValidators(ctx context.Context, pubkeys []phase0.BLSPubKe
 		// distrust the cache from now on.
 		if n := len(out); n >= len(pubkeys) || v.id != ids[n] || !bytes.Equal(pk, pubkeys[n][:]) {
 			t.b.forgetIDs()
-			return nil, fmt.Errorf("read validators: row %d (id %d) is not validator %s", n, v.id, shortKey(pubkeys[min(n, len(pubkeys)-1)]))
+			return nil, fmt.Errorf("read validators: row %d (id %d) is not validator %s", n, v.id, pubkey.Short(pubkeys[min(n, len(pubkeys)-1)]))
 		}
 		v.pubkey = pubkeys[len(out)]
 		scanWatermarks(v, slot, source, target)

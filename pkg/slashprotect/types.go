@@ -238,11 +238,6 @@ func (r *Refusal) Error() string {
 // Unwrap returns the rule's sentinel.
 func (r *Refusal) Unwrap() error { return r.Rule.Err() }
 
-// shortKey abbreviates a public key for messages and logs.
-func shortKey(pk phase0.BLSPubKey) string {
-	return fmt.Sprintf("%#x…", pk[:6])
-}
-
 func rootString(r *phase0.Root) string {
 	if r == nil {
 		return "(no signing root)"

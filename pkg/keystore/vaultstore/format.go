@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
+
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 
 	"github.com/vigil-eth/vigil/pkg/keystore"
@@ -57,7 +59,7 @@ func (ki keyInfo) parse(want phase0.BLSPubKey) (keystore.Info, error) {
 		return keystore.Info{}, fmt.Errorf("field pubkey: %w", err)
 	}
 	if pk != want {
-		return keystore.Info{}, fmt.Errorf("field pubkey %s differs from the public key in the secret's path", shortPubkey(pk))
+		return keystore.Info{}, fmt.Errorf("field pubkey %s differs from the public key in the secret's path", pubkey.Short(pk))
 	}
 	created, err := time.Parse(time.RFC3339Nano, ki.CreatedAt)
 	if err != nil {
@@ -194,7 +196,7 @@ func decodeKeyInto(body []byte, want phase0.BLSPubKey, sk *storedKey) (*keystore
 	}
 	if keystore.PublicKey(secret) != want {
 		(&keystore.Key{Secret: secret}).Zero() // a key vigil refuses is wiped, not left to the GC
-		return nil, fmt.Errorf("the stored secret key does not belong to public key %s: the secret was altered", shortPubkey(want))
+		return nil, fmt.Errorf("the stored secret key does not belong to public key %s: the secret was altered", pubkey.Short(want))
 	}
 	return &keystore.Key{Info: info, Secret: secret}, nil
 }
@@ -204,11 +206,6 @@ var errNoCurrentVersion = errors.New("no current version")
 
 func pubkeyHex(pk phase0.BLSPubKey) string {
 	return "0x" + hex.EncodeToString(pk[:])
-}
-
-// shortPubkey abbreviates a public key for messages, as beacon explorers do.
-func shortPubkey(pk phase0.BLSPubKey) string {
-	return fmt.Sprintf("0x%x…%x", pk[:4], pk[len(pk)-2:])
 }
 
 // parsePubkey parses the 0x-prefixed lower-case hex form vigil writes.

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/vigil-eth/vigil/pkg/pubkey"
+
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/hashicorp/vault/api"
 
@@ -259,10 +261,10 @@ func (s *Store) info(ctx context.Context, pk phase0.BLSPubKey) (keystore.Info, e
 		return err
 	})
 	if err != nil {
-		return keystore.Info{}, fmt.Errorf("list key %s: %w", shortPubkey(pk), err)
+		return keystore.Info{}, fmt.Errorf("list key %s: %w", pubkey.Short(pk), err)
 	}
 	if sec == nil {
-		return keystore.Info{}, fmt.Errorf("list key %s: %s vanished while listing: %w", shortPubkey(pk), path, keystore.ErrNotFound)
+		return keystore.Info{}, fmt.Errorf("list key %s: %s vanished while listing: %w", pubkey.Short(pk), path, keystore.ErrNotFound)
 	}
 	cm, _ := sec.Data["custom_metadata"].(map[string]any)
 	str := func(k string) string { v, _ := cm[k].(string); return v }
@@ -330,7 +332,7 @@ func (s *Store) load(ctx context.Context, pk phase0.BLSPubKey) (*keystore.Key, e
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load key %s: %w", shortPubkey(pk), err)
+		return nil, fmt.Errorf("load key %s: %w", pubkey.Short(pk), err)
 	}
 	if notFound {
 		return nil, s.notFound(pk, *bp)
@@ -343,7 +345,7 @@ func (s *Store) load(ctx context.Context, pk phase0.BLSPubKey) (*keystore.Key, e
 		if errors.Is(err, ErrNotVigilKey) {
 			return nil, newError(ErrNotVigilKey, errors.Unwrap(err), "secret at %s is not a vigil key", path)
 		}
-		return nil, fmt.Errorf("load key %s from %s: %w", shortPubkey(pk), path, err)
+		return nil, fmt.Errorf("load key %s from %s: %w", pubkey.Short(pk), path, err)
 	}
 	return key, nil
 }
@@ -358,7 +360,7 @@ func (s *Store) notFound(pk phase0.BLSPubKey, body []byte) error {
 	if body == nil || resp.Data.Metadata.DeletionTime != "" || resp.Data.Metadata.Destroyed {
 		return fmt.Errorf("load key %s: the latest version of %s was deleted or destroyed; restore it with "+
 			"`vault kv undelete` or `vault kv rollback`, or remove the secret with `vault kv metadata delete`: %w",
-			shortPubkey(pk), s.dataPath(pk), keystore.ErrNotFound)
+			pubkey.Short(pk), s.dataPath(pk), keystore.ErrNotFound)
 	}
 	return fmt.Errorf("load key %s: no secret at %s: %w", pubkeyHex(pk), s.dataPath(pk), keystore.ErrNotFound)
 }
@@ -393,11 +395,11 @@ func (s *Store) Put(ctx context.Context, key *keystore.Key) error {
 		return errors.New("put key: no secret key")
 	}
 	if keystore.PublicKey(key.Secret) != key.Pubkey {
-		return fmt.Errorf("put key %s: the secret key does not belong to that public key", shortPubkey(key.Pubkey))
+		return fmt.Errorf("put key %s: the secret key does not belong to that public key", pubkey.Short(key.Pubkey))
 	}
 	body, err := encodePut(key)
 	if err != nil {
-		return fmt.Errorf("put key %s: %w", shortPubkey(key.Pubkey), err)
+		return fmt.Errorf("put key %s: %w", pubkey.Short(key.Pubkey), err)
 	}
 	defer clear(body)
 	path := s.dataPath(key.Pubkey)
@@ -420,7 +422,7 @@ func (s *Store) Put(ctx context.Context, key *keystore.Key) error {
 				return fmt.Errorf("put key %s: a secret already exists at %s: %w", pubkeyHex(key.Pubkey), path, keystore.ErrExists)
 			}
 		}
-		return fmt.Errorf("put key %s: %w", shortPubkey(key.Pubkey), err)
+		return fmt.Errorf("put key %s: %w", pubkey.Short(key.Pubkey), err)
 	}
 	mpath := s.metadataPath(key.Pubkey)
 	cm := map[string]any{"custom_metadata": newKeyInfo(key.Info).customMetadata()}
@@ -430,7 +432,7 @@ func (s *Store) Put(ctx context.Context, key *keystore.Key) error {
 	})
 	if err != nil {
 		return fmt.Errorf("put key %s: the key is stored, but recording its metadata for listing failed "+
-			"(listing will read the secret instead): %w", shortPubkey(key.Pubkey), err)
+			"(listing will read the secret instead): %w", pubkey.Short(key.Pubkey), err)
 	}
 	return nil
 }
@@ -451,21 +453,21 @@ func (s *Store) exists(ctx context.Context, pk phase0.BLSPubKey) (bool, error) {
 }
 
 // Delete removes the key's secret with all its versions and metadata.
-func (s *Store) Delete(ctx context.Context, pubkey phase0.BLSPubKey) error {
-	exists, err := s.exists(ctx, pubkey)
+func (s *Store) Delete(ctx context.Context, pk phase0.BLSPubKey) error {
+	exists, err := s.exists(ctx, pk)
 	if err != nil {
-		return fmt.Errorf("delete key %s: %w", shortPubkey(pubkey), err)
+		return fmt.Errorf("delete key %s: %w", pubkey.Short(pk), err)
 	}
-	path := s.metadataPath(pubkey)
+	path := s.metadataPath(pk)
 	if !exists {
-		return fmt.Errorf("delete key %s: no secret at %s: %w", pubkeyHex(pubkey), s.dataPath(pubkey), keystore.ErrNotFound)
+		return fmt.Errorf("delete key %s: no secret at %s: %w", pubkeyHex(pk), s.dataPath(pk), keystore.ErrNotFound)
 	}
 	err = s.call(ctx, "delete", path, capDelete, func(ctx context.Context) error {
 		_, err := s.client.Logical().DeleteWithContext(ctx, path)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete key %s: %w", shortPubkey(pubkey), err)
+		return fmt.Errorf("delete key %s: %w", pubkey.Short(pk), err)
 	}
 	return nil
 }
