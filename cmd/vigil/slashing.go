@@ -38,8 +38,9 @@ func slashingCommand() *cli.Command {
 						"so that records far beyond the current epoch can be refused; needed only when the database never ran and the network is not mainnet, hoodi, sepolia or holesky", ""),
 					cliutil.Uint64Flag(flagSecondsPerSlot, "the network's SECONDS_PER_SLOT, with --"+flagGenesisTime, 12),
 					cliutil.Uint64Flag(flagSlotsPerEpoch, "the network's SLOTS_PER_EPOCH, with --"+flagGenesisTime, 32),
-					cliutil.BoolFlag(flagForce, fmt.Sprintf("import records more than %d epochs beyond the current epoch (they stop the validator from signing until then), "+
-						"or import without knowing the current epoch", slashprotect.FarFutureEpochs)),
+					// Command line only, like --yes: a config file must not disable the check for every import.
+					&cli.BoolFlag{Name: flagForce, Usage: fmt.Sprintf("import records more than %d epochs beyond the current epoch (they stop the validator "+
+						"from signing until then), or import without knowing the current epoch", slashprotect.FarFutureEpochs)},
 				},
 				Action: slashingImport,
 			},
@@ -109,7 +110,7 @@ func slashingImport(c *cli.Context) error {
 	if errors.Is(err, slashprotect.ErrInUse) {
 		// Keys moved to a running vigil need their history first: import
 		// beside it rather than make the operator stop it.
-		fmt.Fprintf(e.Stderr, "%v; importing beside the running vigil instead\n", err)
+		fmt.Fprintln(e.Stderr, "A running vigil holds the slashing database: importing beside it (its signing waits while the import commits).")
 		db, err = slashprotect.Open(c.Context, slashingDBURL(c, e), slashprotect.WithImportBesideSigner(), slashprotect.WithLogger(e.Log))
 	}
 	if err != nil {

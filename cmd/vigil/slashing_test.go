@@ -13,6 +13,7 @@ import (
 
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-eth/vigil/pkg/slashprotect"
 	"github.com/vigil-eth/vigil/pkg/slashprotect/slashprotecttest"
@@ -182,7 +183,8 @@ func TestSlashingCLI(t *testing.T) {
 			slashprotecttest.IV{PK: pk, Atts: []slashprotecttest.IA{{Source: 4, Target: 5, Root: 1}}})), 0o600))
 		out, errOut, err := runVigil(t, dir, "slashing", "import", doc, "--force")
 		require.NoError(t, err, errOut)
-		require.Contains(t, errOut, "importing beside the running vigil")
+		require.Contains(t, errOut, "A running vigil holds the slashing database: importing beside it")
+		require.NotContains(t, errOut, "stop it first")
 		require.Contains(t, out, "1 new attestations")
 		v, err := running.CheckAndRecordAttestations(context.Background(), []slashprotect.AttestationRequest{
 			{Pubkey: pk, SourceEpoch: 4, TargetEpoch: 5, SigningRoot: phase0.Root{0xee}}})
@@ -232,4 +234,19 @@ func TestSlashingCLI(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, strings.Contains(errOut, "imported without checking for records beyond the current epoch"), errOut)
 	})
+}
+
+// TestForceIsCommandLineOnly: --force left in a config file or the
+// environment would disable the far-future check for every import.
+func TestForceIsCommandLineOnly(t *testing.T) {
+	for _, f := range slashingCommand().Subcommands[0].Flags {
+		if f.Names()[0] != flagForce {
+			continue
+		}
+		bf, ok := f.(*cli.BoolFlag)
+		require.True(t, ok, "--force must be a plain flag, not one the config file can set")
+		require.Empty(t, bf.EnvVars)
+		return
+	}
+	t.Fatal("slashing import has no --force flag")
 }

@@ -354,7 +354,7 @@ func runServices(ctx context.Context, e *env, rc *runConfig, ch *chain.Chain, se
 	bg, stopBg := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { keyset.NewReloader(set, sgn, svc).Run(bg, rc.keyPollInterval, keysHup) })
-	wg.Go(func() { configs.ReloadOn(bg, configHup) })
+	wg.Go(func() { configs.ReloadOn(bg, configHup, svc.ProposerConfigChanged) })
 	wg.Go(func() { ch.Run(bg) })
 	wg.Go(func() {
 		db.RunPruning(bg, ch.SlotClock(), slashprotect.PruneOptions{KeepEpochs: rc.pruneEpochs}, pruneEvery)

@@ -205,3 +205,26 @@ func TestProposerDutiesV2(t *testing.T) {
 		})
 	}
 }
+
+// TestProposerConfigChangedPreparesAtOnce: after the proposer configuration
+// changes (a SIGHUP reload), the next slot tells the node the new fee
+// recipients rather than waiting for the next epoch, when a block the node
+// built for the old recipient would be refused.
+func TestProposerConfigChangedPreparesAtOnce(t *testing.T) {
+	slot := phase0.Slot(uint64(electraEpoch)*8 + 2)
+	e := newEnv(t, envConfig{validators: 2, startSlot: slot})
+	e.run()
+	require.Len(t, e.waitCalls(dutiestest.CallPreparations, 1), 1, "the first slot prepares")
+	e.waitTimer(e.slotStart(slot + 1))
+	e.clock.Set(e.slotStart(slot + 1))
+	e.waitTimer(e.slotStart(slot + 2))
+	require.Equal(t, 1, e.node.Count(dutiestest.CallPreparations), "no preparation mid-epoch without a change")
+
+	e.svc.ProposerConfigChanged()
+	e.clock.Set(e.slotStart(slot + 2))
+	e.waitCalls(dutiestest.CallPreparations, 2)
+	e.waitTimer(e.slotStart(slot + 3))
+	e.clock.Set(e.slotStart(slot + 3))
+	e.waitTimer(e.slotStart(slot + 4))
+	require.Equal(t, 2, e.node.Count(dutiestest.CallPreparations), "one preparation per change")
+}

@@ -35,6 +35,9 @@ type Service struct {
 	dg     *doppelganger
 
 	running atomic.Bool
+	// reprepare asks the next slot to send proposer preparations (and
+	// builder registrations) again: the proposer configuration changed.
+	reprepare atomic.Bool
 	// refetch wakes the duty refresher after a dependent root changed.
 	refetch chan struct{}
 	// fetchMu serialises duty fetches so a refetch and a slot never race.
@@ -125,6 +128,12 @@ type ValidatorStatus struct {
 
 // Validators lists the loaded keys and their status, for the monitor.
 func (s *Service) Validators() []ValidatorStatus { return s.roster.statuses() }
+
+// ProposerConfigChanged makes the next slot tell the beacon node each
+// validator's fee recipient again (and re-register with builders), instead
+// of waiting for the next epoch: a block the node builds in between would pay
+// the old recipient, and vigil would refuse to sign it.
+func (s *Service) ProposerConfigChanged() { s.reprepare.Store(true) }
 
 // Run performs duties until ctx is cancelled, then lets the current slot's
 // duties finish (bounded by the slot's end) and returns nil. It returns
@@ -224,7 +233,9 @@ func (s *Service) runSlot(parent context.Context, slot phase0.Slot, first bool, 
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.subscribe(ctx, epoch) })
-	if newEpoch {
+	// New keys and a changed proposer configuration are announced at once;
+	// the node only builds blocks with a fee recipient it was told about.
+	if reprepare := s.reprepare.Swap(false); newEpoch || keysChanged || reprepare {
 		wg.Go(func() { s.prep.prepare(ctx, slot) })
 	}
 	wg.Go(func() { s.prop.propose(ctx, slot, start) })

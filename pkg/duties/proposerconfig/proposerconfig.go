@@ -202,8 +202,9 @@ func (s *Source) Reload() error {
 }
 
 // ReloadOn reloads on every value from reload (SIGHUP in vigil) until ctx
-// ends; a bad file is logged and the configuration in force stays.
-func (s *Source) ReloadOn(ctx context.Context, reload <-chan os.Signal) {
+// ends, calling changed after each successful reload; a bad file is logged
+// and the configuration in force stays.
+func (s *Source) ReloadOn(ctx context.Context, reload <-chan os.Signal, changed func()) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -211,6 +212,8 @@ func (s *Source) ReloadOn(ctx context.Context, reload <-chan os.Signal) {
 		case <-reload:
 			if err := s.Reload(); err != nil {
 				s.log.Error("Failed to reload the proposer configuration; keeping the one in force", "error", err)
+			} else if changed != nil && s.path != "" {
+				changed()
 			}
 		}
 	}

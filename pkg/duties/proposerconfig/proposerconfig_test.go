@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -107,9 +108,10 @@ func TestSourceReloadOn(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	hup := make(chan os.Signal)
 	done := make(chan struct{})
+	var changes atomic.Int32
 	go func() {
 		defer close(done)
-		src.ReloadOn(ctx, hup)
+		src.ReloadOn(ctx, hup, func() { changes.Add(1) })
 	}()
 
 	// An unbuffered send returns once ReloadOn took it, so the second send of
@@ -123,4 +125,5 @@ func TestSourceReloadOn(t *testing.T) {
 	require.Equal(t, bellatrix.ExecutionAddress{19: 0xbb}, src.For(pkA).FeeRecipient, "a bad file keeps the configuration in force")
 	cancel()
 	<-done
+	require.Equal(t, int32(2), changes.Load(), "changed after each good reload, not after the bad ones")
 }
