@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,19 +23,116 @@ import (
 	"github.com/vigil-eth/vigil/internal/devnet"
 )
 
-// finalityTimeout bounds the wait for finality: with 3 s slots and 8-slot
-// epochs, finalized epoch 2 takes about two minutes from genesis.
-const finalityTimeout = 5 * time.Minute
+// finalityTimeout bounds the wait for finality: finalized epoch 2 takes
+// about four epochs from genesis.
+const finalityTimeout = 6 * devnet.SlotsPerEpoch * devnet.SecondsPerSlot * time.Second
 
-// TestDevnetFinalizes runs the devnet the e2e test will use: 64 interop
-// validators on Prysm's own validator client, until the chain finalizes.
-func TestDevnetFinalizes(t *testing.T) {
+const gwei = 1_000_000_000
+
+// TestDevnetCrossesForks runs the chain the e2e test uses: it starts at Deneb
+// and must enter Electra and Fulu while running, with blocks and finality
+// carrying on across both boundaries. Its 64 genesis validators, run by
+// Prysm's validator client, come from a deposit file with 0x00, 0x01 and 0x02
+// withdrawal credentials, one 0x02 validator deposited 64 ETH: after Electra
+// that validator's effective balance must be above 32 ETH (upgrade_to_electra
+// queues a compounding validator's excess balance as a pending deposit).
+func TestDevnetCrossesForks(t *testing.T) {
 	skipDevnetIfShort(t)
-	d := StartDevnetWithValidators(t, DevnetConfig{NumInteropValidators: 64}, PrysmValidatorConfig{Count: 64})
-	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
+	bins := DevnetBinaries(t)
+	require.NoError(t, blsinit.Init())
+	const n, big = 64, 63
+	addr := bytesOf(t, "5ca1ab1e000000000000000000000000000000e2")
+	var entries []depositJSON
+	for i := range n {
+		sk := interopKey(t, i)
+		creds := make([]byte, 32)
+		amount := uint64(32 * gwei)
+		switch {
+		case i < n/2: // 0x00: the hash of a BLS withdrawal key (here the signing key's own)
+			h := sha256.Sum256(sk.GetPublicKey().Serialize())
+			copy(creds, h[:])
+			creds[0] = 0x00
+		case i < 3*n/4:
+			creds[0] = 0x01
+			copy(creds[12:], addr)
+		default:
+			creds[0] = 0x02
+			copy(creds[12:], addr)
+			if i == big {
+				amount = 64 * gwei
+			}
+		}
+		entries = append(entries, makeDeposit(t, sk, creds, amount, devnet.GenesisForkVersion))
+	}
+	depositFile := filepath.Join(t.TempDir(), "deposit_data.json")
+	b, err := json.Marshal(entries)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(depositFile, b, 0o600))
+
+	d := StartDevnetWithValidators(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile}, PrysmValidatorConfig{Count: n})
+	require.Equal(t, devnet.CrossingForks, d.Schedule)
+	ctx, cancel := context.WithDeadline(t.Context(), d.EpochStart(devnet.FuluForkEpoch+4))
 	defer cancel()
 
-	cp, err := d.WaitForFinalizedEpoch(ctx, 0, 2)
+	spec := getData[map[string]any](t, ctx, d.BeaconURLs[0]+"/eth/v1/config/spec")
+	require.Equal(t, fmt.Sprint(devnet.SecondsPerSlot), spec["SECONDS_PER_SLOT"])
+	require.Equal(t, fmt.Sprint(devnet.SlotsPerEpoch), spec["SLOTS_PER_EPOCH"])
+	require.Equal(t, fmt.Sprint(devnet.ElectraForkEpoch), spec["ELECTRA_FORK_EPOCH"])
+	require.Equal(t, fmt.Sprint(devnet.FuluForkEpoch), spec["FULU_FORK_EPOCH"])
+	require.Equal(t, "0x20000089", spec["GENESIS_FORK_VERSION"])
+
+	// Deneb caps the effective balance at 32 ETH; the balance is 64.
+	genesisVals := getData[[]validatorJSON](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
+	require.Len(t, genesisVals, n)
+	for i, v := range genesisVals {
+		require.Equal(t, "0x"+entries[i].WithdrawalCredentials, v.Validator.WithdrawalCredentials, "validator %d", i)
+	}
+	require.Equal(t, fmt.Sprint(64*gwei), genesisVals[big].Balance)
+	require.Equal(t, fmt.Sprint(32*gwei), genesisVals[big].Validator.EffectiveBalance)
+
+	fork, err := d.HeadFork(ctx, 0)
+	require.NoError(t, err)
+	require.Equal(t, devnet.ForkDeneb, fork.Fork)
+
+	for _, want := range []struct {
+		fork  devnet.Fork
+		epoch uint64
+		prev  [4]byte
+	}{
+		{devnet.ForkElectra, devnet.ElectraForkEpoch, devnet.DenebForkVersion},
+		{devnet.ForkFulu, devnet.FuluForkEpoch, devnet.ElectraForkVersion},
+	} {
+		// The head state is at the new fork once a block of its epoch is
+		// the head; a few slots into the epoch at the latest.
+		waitUntil(ctx, t, d, d.EpochStart(want.epoch).Add(3*devnet.SecondsPerSlot*time.Second))
+		fork, err := d.HeadFork(ctx, 0)
+		require.NoError(t, err)
+		require.Equal(t, want.fork, fork.Fork, "head fork in epoch %d", want.epoch)
+		require.Equal(t, want.epoch, fork.Epoch)
+		require.Equal(t, want.prev, fork.PreviousVersion)
+		head := getData[struct {
+			Header struct {
+				Message struct {
+					Slot string `json:"slot"`
+				} `json:"message"`
+			} `json:"header"`
+		}](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/headers/head")
+		slot, err := strconv.ParseUint(head.Header.Message.Slot, 10, 64)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, slot, want.epoch*devnet.SlotsPerEpoch, "the head block must be from the %s epoch", want.fork)
+		t.Logf("%s at epoch %d: head slot %d, %s after genesis", want.fork, fork.Epoch, slot, time.Since(d.GenesisTime).Round(time.Second))
+	}
+
+	// Electra's first epoch transition credited the queued excess: the 0x02
+	// validator's effective balance is its whole 64 ETH.
+	heads := getData[[]validatorJSON](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/head/validators?id="+fmt.Sprint(big))
+	require.Len(t, heads, 1)
+	require.Equal(t, fmt.Sprint(64*gwei), heads[0].Validator.EffectiveBalance, "effective balance of the 0x02 validator with 64 ETH after Electra")
+	t.Logf("0x02 validator %d: balance %s, effective balance %s Gwei", big, heads[0].Balance, heads[0].Validator.EffectiveBalance)
+
+	// Finality carries on past Fulu: epoch FuluForkEpoch is finalized by
+	// attestations made on Fulu.
+	cp, err := d.WaitForFinalizedEpoch(ctx, 0, devnet.FuluForkEpoch)
 	require.NoError(t, err)
 	t.Logf("finalized epoch %d (justified %d) %s after genesis", cp.Finalized, cp.CurrentJustified, time.Since(d.GenesisTime).Round(time.Second))
 	logRSS(t, d)
@@ -46,19 +144,41 @@ func TestDevnetFinalizes(t *testing.T) {
 	// follower, which --interop-eth1data-votes leaves disconnected.)
 	require.False(t, head.IsOptimistic, "the head must be fully verified by geth")
 	require.LessOrEqual(t, head.SyncDistance, uint64(1))
+	require.Greater(t, head.HeadSlot, (devnet.FuluForkEpoch+1)*devnet.SlotsPerEpoch)
+}
 
-	spec := getData[map[string]any](t, ctx, d.BeaconURLs[0]+"/eth/v1/config/spec")
-	require.Equal(t, "3", spec["SECONDS_PER_SLOT"])
-	require.Equal(t, "8", spec["SLOTS_PER_EPOCH"])
-	require.Equal(t, "0x20000089", spec["GENESIS_FORK_VERSION"])
+// validatorJSON is one entry of /eth/v1/beacon/states/{state}/validators.
+type validatorJSON struct {
+	Index     string `json:"index"`
+	Balance   string `json:"balance"`
+	Status    string `json:"status"`
+	Validator struct {
+		Pubkey                string `json:"pubkey"`
+		WithdrawalCredentials string `json:"withdrawal_credentials"`
+		EffectiveBalance      string `json:"effective_balance"`
+	} `json:"validator"`
+}
+
+// waitUntil sleeps until at, failing early if a devnet process died.
+func waitUntil(ctx context.Context, t *testing.T, d *Devnet, at time.Time) {
+	t.Helper()
+	for time.Now().Before(at) {
+		require.NoError(t, d.CheckRunning())
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting until %s: %v", at.Format(time.TimeOnly), ctx.Err())
+		case <-time.After(min(time.Until(at), devnet.SecondsPerSlot*time.Second)):
+		}
+	}
 }
 
 // TestDevnetTwoBeaconNodes splits the validators between two peered beacon
 // nodes, so justification needs attestations gossiped across the link, then
-// stops the first node and checks the second carries on.
+// stops the first node and checks the second carries on. The chain is on Fulu
+// from genesis, as `make run`'s is.
 func TestDevnetTwoBeaconNodes(t *testing.T) {
 	skipDevnetIfShort(t)
-	d := StartDevnetWithValidators(t, DevnetConfig{NumInteropValidators: 64, BeaconNodes: 2},
+	d := StartDevnetWithValidators(t, DevnetConfig{NumInteropValidators: 64, BeaconNodes: 2, FuluAtGenesis: true},
 		PrysmValidatorConfig{BeaconNode: 0, StartIndex: 0, Count: 32},
 		PrysmValidatorConfig{BeaconNode: 1, StartIndex: 32, Count: 32, REST: true})
 	require.Len(t, d.BeaconURLs, 2)
@@ -76,6 +196,9 @@ func TestDevnetTwoBeaconNodes(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 1, peers, "node %d peers", i)
 	}
+	fork, err := d.HeadFork(ctx, 1)
+	require.NoError(t, err)
+	require.Equal(t, devnet.ForkFulu, fork.Fork)
 	h0, err := d.Head(ctx, 0)
 	require.NoError(t, err)
 	h1, err := d.Head(ctx, 1)
@@ -113,10 +236,10 @@ func TestDevnetDepositDataFile(t *testing.T) {
 
 	var entries []depositJSON
 	for i := range n {
-		entries = append(entries, makeDeposit(t, interopKey(t, i), creds, devnet.GenesisForkVersion))
+		entries = append(entries, makeDeposit(t, interopKey(t, i), creds, 32*gwei, devnet.GenesisForkVersion))
 	}
 	// Signed over mainnet's genesis fork version: prysmctl must drop it.
-	entries = append(entries, makeDeposit(t, interopKey(t, n), creds, [4]byte{}))
+	entries = append(entries, makeDeposit(t, interopKey(t, n), creds, 32*gwei, [4]byte{}))
 	depositFile := filepath.Join(t.TempDir(), "deposit_data.json")
 	b, err := json.Marshal(entries)
 	require.NoError(t, err)
@@ -125,17 +248,9 @@ func TestDevnetDepositDataFile(t *testing.T) {
 	d := StartDevnet(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	type validator struct {
-		Index     string `json:"index"`
-		Status    string `json:"status"`
-		Validator struct {
-			Pubkey                string `json:"pubkey"`
-			WithdrawalCredentials string `json:"withdrawal_credentials"`
-		} `json:"validator"`
-	}
 	// Prysm serves the genesis state before genesis, so no validator client
 	// is needed: the devnet is stopped before its first slot.
-	vals := getData[[]validator](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
+	vals := getData[[]validatorJSON](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
 	require.Len(t, vals, n)
 	for i, v := range vals {
 		require.Equal(t, fmt.Sprint(i), v.Index)
@@ -148,7 +263,7 @@ func TestDevnetDepositDataFile(t *testing.T) {
 func skipDevnetIfShort(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("DEVNET TEST NOT RUN in -short mode: it runs a chain for about two minutes")
+		t.Skip("DEVNET TEST NOT RUN in -short mode: it runs a chain for several minutes")
 	}
 }
 
@@ -218,15 +333,15 @@ func interopKey(t *testing.T, i int) *bls.SecretKey {
 	return &sk
 }
 
-// makeDeposit builds a 32 ETH deposit signed per consensus-specs
+// makeDeposit builds a deposit of amountGwei signed per consensus-specs
 // phase0/beacon-chain.md "Deposits": the signing root of the DepositMessage
 // under DOMAIN_DEPOSIT computed with forkVersion and a zero genesis
 // validators root.
-func makeDeposit(t *testing.T, sk *bls.SecretKey, creds []byte, forkVersion [4]byte) depositJSON {
+func makeDeposit(t *testing.T, sk *bls.SecretKey, creds []byte, amountGwei uint64, forkVersion [4]byte) depositJSON {
 	t.Helper()
 	var pk phase0.BLSPubKey
 	copy(pk[:], sk.GetPublicKey().Serialize())
-	const amount = phase0.Gwei(32_000_000_000)
+	amount := phase0.Gwei(amountGwei)
 	msgRoot, err := (&phase0.DepositMessage{PublicKey: pk, WithdrawalCredentials: creds, Amount: amount}).HashTreeRoot()
 	require.NoError(t, err)
 	forkRoot, err := (&phase0.ForkData{CurrentVersion: forkVersion}).HashTreeRoot()
