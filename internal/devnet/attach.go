@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// GenesisAttempts bounds how often StartAttached starts a chain afresh after
-// a beacon node died of Prysm's crash at genesis.
+// GenesisAttempts bounds how often StartAttached starts a chain: afresh after
+// a beacon node died of Prysm's crash at genesis, or with twice the genesis
+// delay after the nodes came up too late.
 const GenesisAttempts = 3
 
 // GenesisSettleSlots is how long after genesis a start counts as past the
@@ -27,7 +28,10 @@ var ErrCrashedAtGenesis = errors.New("prysm beacon node crashed at genesis in ev
 type Attach func(ctx context.Context, d *Devnet) (stop func(), err error)
 
 // StartAttached starts a devnet, attaches its validator clients, and returns
-// once the chain is GenesisSettleSlots slots old. Prysm's beacon-chain has
+// once the chain is GenesisSettleSlots slots old. When the nodes were up only
+// after the genesis time (Start's ErrGenesisPassed: on a loaded machine a
+// beacon node's KZG setup alone can take half a minute), nothing has been
+// attached yet and it starts again with twice the genesis delay. Prysm's beacon-chain has
 // died on a chain's first blocks (v5.3.0, about one start in twenty: the
 // execution client refuses a forkchoiceUpdated naming the genesis block's
 // zero payload hash, and fork choice then dereferences the genesis node's
@@ -42,12 +46,23 @@ type Attach func(ctx context.Context, d *Devnet) (stop func(), err error)
 // logs before stopping it; otherwise the devnet is nil.
 func StartAttached(ctx context.Context, cfg Config, attach Attach) (*Devnet, error) {
 	base := cfg.Dir
+	if cfg.GenesisDelay == 0 {
+		cfg.GenesisDelay = DefaultGenesisDelay
+	}
 	for attempt := 1; ; attempt++ {
 		c := cfg
 		if attempt > 1 {
 			c.Dir = fmt.Sprintf("%s-%d", base, attempt)
 		}
 		d, err := Start(ctx, c)
+		if errors.Is(err, ErrGenesisPassed) && attempt < GenesisAttempts {
+			cfg.GenesisDelay *= 2
+			if cfg.Logger != nil {
+				cfg.Logger.Warn("DEVNET UP AFTER ITS GENESIS, starting afresh with a longer genesis delay",
+					"attempt", attempt+1, "of", GenesisAttempts, "genesis_delay", cfg.GenesisDelay, "err", err)
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

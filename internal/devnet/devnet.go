@@ -28,8 +28,10 @@ import (
 
 // DefaultGenesisDelay leaves time between Start and genesis for geth and the
 // beacon nodes to come up and for the caller to attach validator clients,
-// which must be running from the first slot.
-const DefaultGenesisDelay = 30 * time.Second
+// which must be running from the first slot. A Prysm v7 beacon node spends
+// its first 10 s (idle machine) to 35 s (loaded two-core machine, two nodes
+// side by side) building its KZG tables before it answers.
+const DefaultGenesisDelay = 60 * time.Second
 
 // MaxBeaconNodes bounds Config.BeaconNodes: each node is a geth and a
 // beacon-chain, about 400 MB and a fifth of a core together.
@@ -267,10 +269,16 @@ func (d *Devnet) startNodes(ctx context.Context, n int, g *genesis) error {
 			return err
 		}
 	}
-	for i, node := range d.Nodes {
+	for _, node := range d.Nodes {
 		if err := d.waitGeth(ctx, node); err != nil {
 			return err
 		}
+	}
+	// The beacon nodes start side by side: each spends its first seconds
+	// loading the KZG trusted setup with precomputed tables (about 10 s of
+	// one core, needed since Fulu), and one after another would eat the time
+	// to genesis. A node dials its static peer until the peer is up.
+	for i, node := range d.Nodes {
 		var peers []string
 		if i > 0 {
 			peers = []string{d.Nodes[0].Multiaddr}
@@ -279,6 +287,8 @@ func (d *Devnet) startNodes(ctx context.Context, n int, g *genesis) error {
 		if node.Beacon, err = d.startBeacon(i, p, g, peers); err != nil {
 			return err
 		}
+	}
+	for i, node := range d.Nodes {
 		if err := d.waitBeacon(ctx, node); err != nil {
 			return err
 		}

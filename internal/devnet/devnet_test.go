@@ -125,7 +125,7 @@ func TestChainConfig(t *testing.T) {
 			for _, want := range append(tc.want,
 				"PRESET_BASE: 'interop'", "GENESIS_FORK_VERSION: 0x20000089", "DENEB_FORK_EPOCH: 0\n",
 				"DENEB_FORK_VERSION: 0x20000093", "ELECTRA_FORK_VERSION: 0x20000094", "FULU_FORK_VERSION: 0x20000095",
-				"SECONDS_PER_SLOT: 2\n", "SLOT_DURATION_MS: 2000\n", "SLOTS_PER_EPOCH: 32\n",
+				"SECONDS_PER_SLOT: 3\n", "SLOT_DURATION_MS: 3000\n", "SLOTS_PER_EPOCH: 32\n",
 				"DEPOSIT_CHAIN_ID: 32382\n", "DEPOSIT_CONTRACT_ADDRESS: 0x4242424242424242424242424242424242424242\n",
 			) {
 				require.Contains(t, cfg, want)
@@ -272,4 +272,61 @@ func TestPeerID(t *testing.T) {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}
+
+func TestMergeDepositFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+		return path
+	}
+	a := write("a.json", `[{"pubkey": "aa", "amount": 32000000000}, {"pubkey": "0xBB", "amount": 64000000000}]`)
+	b := write("b.json", `[{"pubkey": "cc", "withdrawal_credentials": "02"}]`)
+	out := filepath.Join(dir, "out.json")
+	pks, err := MergeDepositFiles(out, a, b)
+	require.NoError(t, err)
+	require.Equal(t, []string{"aa", "bb", "cc"}, pks)
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.JSONEq(t, `[{"pubkey": "aa", "amount": 32000000000}, {"pubkey": "0xBB", "amount": 64000000000}, {"pubkey": "cc", "withdrawal_credentials": "02"}]`, string(got))
+
+	dup := write("dup.json", `[{"pubkey": "0xaa"}]`)
+	_, err = MergeDepositFiles(out, a, dup)
+	require.ErrorContains(t, err, "public key aa is in")
+	_, err = MergeDepositFiles(out, write("bad.json", `[{"amount": 1}]`))
+	require.ErrorContains(t, err, "has no pubkey")
+}
+
+func TestCrashedAtGenesis(t *testing.T) {
+	panicked := "panic: runtime error: invalid memory address or nil pointer dereference\n" +
+		"github.com/OffchainLabs/prysm/v7/beacon-chain/forkchoice/doubly-linked-tree.(*Store).setOptimisticToInvalid(...)\n" +
+		"\tbeacon-chain/forkchoice/doubly-linked-tree/optimistic_sync.go:25 +0x1c\n"
+	tests := []struct {
+		name string
+		proc string
+		log  string
+		want bool
+	}{
+		{name: "fork choice crash", proc: "beacon-1", log: panicked, want: true},
+		{name: "other panic", proc: "beacon-0", log: "panic: runtime error: index out of range\n"},
+		{name: "not a beacon node", proc: "geth-0", log: panicked},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			logFile := filepath.Join(dir, tc.proc+".log")
+			p, err := startProcess(tc.proc, logFile, dir, []string{"/bin/sh", "-c", "printf '%s' \"$0\"; exit 2", tc.log}, nil)
+			require.NoError(t, err)
+			<-p.Exited()
+			d := &Devnet{Nodes: []*BeaconNode{{}}}
+			if strings.HasPrefix(tc.proc, "beacon-") {
+				d.Nodes[0].Beacon = p
+			} else {
+				d.Nodes[0].Geth = p
+			}
+			require.Error(t, d.CheckRunning())
+			require.Equal(t, tc.want, d.crashedAtGenesis())
+		})
+	}
 }

@@ -32,7 +32,7 @@ const (
 	// ChainID is the execution chain id and the deposit network id.
 	ChainID = 32382
 	// SecondsPerSlot is SECONDS_PER_SLOT (and SLOT_DURATION_MS / 1000).
-	SecondsPerSlot = 2
+	SecondsPerSlot = 3
 	// SlotsPerEpoch is SLOTS_PER_EPOCH: mainnet's, because Prysm's go-built
 	// beacon node sizes Fulu's proposer lookahead for it.
 	SlotsPerEpoch = 32

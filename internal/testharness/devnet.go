@@ -82,14 +82,21 @@ func StartDevnetWith(t testing.TB, cfg DevnetConfig, attach Attach) *Devnet {
 	t.Helper()
 	cfg = devnetDefaults(t, cfg)
 	release := lockDevnet(t)
+	// The attempt in progress is stopped when the test ends, even if attach
+	// failed the test mid-start (t.FailNow inside attach ends the goroutine
+	// before StartAttached returns); thrown-away attempts StartAttached
+	// stops itself.
+	var current *Devnet
+	t.Cleanup(func() {
+		if current != nil {
+			stopDevnet(t, current)
+		}
+		release()
+	})
 	d, err := devnet.StartAttached(t.Context(), cfg, func(_ context.Context, d *Devnet) (func(), error) {
+		current = d
 		return attach(d)
 	})
-	if d != nil {
-		keepDevnet(t, d, release)
-	} else {
-		release()
-	}
 	if err != nil {
 		t.Fatalf("start devnet in %s: %v", cfg.Dir, err)
 	}
@@ -130,14 +137,20 @@ func startDevnet(t testing.TB, cfg DevnetConfig) (*Devnet, func()) {
 // printing the tail of every process log if the test failed.
 func keepDevnet(t testing.TB, d *Devnet, release func()) {
 	t.Cleanup(func() {
-		d.Stop()
+		stopDevnet(t, d)
 		release()
-		if t.Failed() {
-			for _, p := range d.Processes() {
-				t.Logf("---- last %d lines of %s (%s) ----\n%s", devnetTailLines, p.Name, p.LogFile, p.Tail(devnetTailLines))
-			}
-		}
 	})
+}
+
+// stopDevnet stops d, printing the tail of every process log if the test
+// failed.
+func stopDevnet(t testing.TB, d *Devnet) {
+	d.Stop()
+	if t.Failed() {
+		for _, p := range d.Processes() {
+			t.Logf("---- last %d lines of %s (%s) ----\n%s", devnetTailLines, p.Name, p.LogFile, p.Tail(devnetTailLines))
+		}
+	}
 }
 
 // lockDevnet waits until no other test process runs a devnet. go test runs

@@ -1,6 +1,7 @@
 package testharness
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -23,19 +24,18 @@ import (
 	"github.com/vigil-eth/vigil/internal/devnet"
 )
 
-// finalityTimeout bounds the wait for finality: finalized epoch 2 takes
-// about four epochs from genesis.
-const finalityTimeout = 6 * devnet.SlotsPerEpoch * devnet.SecondsPerSlot * time.Second
-
 const gwei = 1_000_000_000
 
-// TestDevnetCrossesForks runs the chain the e2e test uses: it starts at Deneb
-// and must enter Electra and Fulu while running, with blocks and finality
-// carrying on across both boundaries. Its 64 genesis validators, run by
-// Prysm's validator client, come from a deposit file with 0x00, 0x01 and 0x02
-// withdrawal credentials, one 0x02 validator deposited 64 ETH: after Electra
-// that validator's effective balance must be above 32 ETH (upgrade_to_electra
-// queues a compounding validator's excess balance as a pending deposit).
+// TestDevnetCrossesForks runs the chain the e2e test uses: two peered geth +
+// beacon-chain pairs, starting at Deneb, which must enter Electra and Fulu
+// while running, with blocks, attestations and finality carrying on across
+// both boundaries and across the link between the nodes. The 64 genesis
+// validators come from a deposit file with 0x00, 0x01 and 0x02 withdrawal
+// credentials, one 0x02 validator deposited 64 ETH: after Electra its
+// effective balance must be above 32 ETH (upgrade_to_electra queues a
+// compounding validator's excess balance as a pending deposit). Prysm's
+// validator client runs half the keys on each node, over gRPC and over the
+// REST API. At the end the first node stops and the second carries on.
 func TestDevnetCrossesForks(t *testing.T) {
 	skipDevnetIfShort(t)
 	bins := DevnetBinaries(t)
@@ -69,9 +69,12 @@ func TestDevnetCrossesForks(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(depositFile, b, 0o600))
 
-	d := StartDevnetWithValidators(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile}, PrysmValidatorConfig{Count: n})
+	d := StartDevnetWithValidators(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile, BeaconNodes: 2},
+		PrysmValidatorConfig{BeaconNode: 0, StartIndex: 0, Count: n / 2},
+		PrysmValidatorConfig{BeaconNode: 1, StartIndex: n / 2, Count: n / 2, REST: true})
 	require.Equal(t, devnet.CrossingForks, d.Schedule)
-	ctx, cancel := context.WithDeadline(t.Context(), d.EpochStart(devnet.FuluForkEpoch+4))
+	require.Len(t, d.BeaconURLs, 2)
+	ctx, cancel := context.WithDeadline(t.Context(), d.EpochStart(devnet.FuluForkEpoch+3))
 	defer cancel()
 
 	spec := getData[map[string]any](t, ctx, d.BeaconURLs[0]+"/eth/v1/config/spec")
@@ -79,6 +82,7 @@ func TestDevnetCrossesForks(t *testing.T) {
 	require.Equal(t, fmt.Sprint(devnet.SlotsPerEpoch), spec["SLOTS_PER_EPOCH"])
 	require.Equal(t, fmt.Sprint(devnet.ElectraForkEpoch), spec["ELECTRA_FORK_EPOCH"])
 	require.Equal(t, fmt.Sprint(devnet.FuluForkEpoch), spec["FULU_FORK_EPOCH"])
+	require.Equal(t, fmt.Sprint(devnet.ShardCommitteePeriod), spec["SHARD_COMMITTEE_PERIOD"])
 	require.Equal(t, "0x20000089", spec["GENESIS_FORK_VERSION"])
 
 	// Deneb caps the effective balance at 32 ETH; the balance is 64.
@@ -89,7 +93,6 @@ func TestDevnetCrossesForks(t *testing.T) {
 	}
 	require.Equal(t, fmt.Sprint(64*gwei), genesisVals[big].Balance)
 	require.Equal(t, fmt.Sprint(32*gwei), genesisVals[big].Validator.EffectiveBalance)
-
 	fork, err := d.HeadFork(ctx, 0)
 	require.NoError(t, err)
 	require.Equal(t, devnet.ForkDeneb, fork.Fork)
@@ -103,24 +106,32 @@ func TestDevnetCrossesForks(t *testing.T) {
 		{devnet.ForkFulu, devnet.FuluForkEpoch, devnet.ElectraForkVersion},
 	} {
 		// The head state is at the new fork once a block of its epoch is
-		// the head; a few slots into the epoch at the latest.
+		// the head, a few slots into the epoch at the latest.
 		waitUntil(ctx, t, d, d.EpochStart(want.epoch).Add(3*devnet.SecondsPerSlot*time.Second))
-		fork, err := d.HeadFork(ctx, 0)
-		require.NoError(t, err)
-		require.Equal(t, want.fork, fork.Fork, "head fork in epoch %d", want.epoch)
-		require.Equal(t, want.epoch, fork.Epoch)
-		require.Equal(t, want.prev, fork.PreviousVersion)
-		head := getData[struct {
-			Header struct {
-				Message struct {
-					Slot string `json:"slot"`
-				} `json:"message"`
-			} `json:"header"`
-		}](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/headers/head")
-		slot, err := strconv.ParseUint(head.Header.Message.Slot, 10, 64)
-		require.NoError(t, err)
+		for i := range d.BeaconURLs {
+			fork, err := d.HeadFork(ctx, i)
+			require.NoError(t, err)
+			require.Equal(t, want.fork, fork.Fork, "node %d's head fork in epoch %d", i, want.epoch)
+			require.Equal(t, want.epoch, fork.Epoch)
+			require.Equal(t, want.prev, fork.PreviousVersion)
+		}
+		slot := headSlot(t, ctx, d.BeaconURLs[0])
 		require.GreaterOrEqual(t, slot, want.epoch*devnet.SlotsPerEpoch, "the head block must be from the %s epoch", want.fork)
-		t.Logf("%s at epoch %d: head slot %d, %s after genesis", want.fork, fork.Epoch, slot, time.Since(d.GenesisTime).Round(time.Second))
+		t.Logf("%s at epoch %d: head slot %d, %s after genesis", want.fork, want.epoch, slot, time.Since(d.GenesisTime).Round(time.Second))
+
+		if want.fork == devnet.ForkElectra {
+			// Each node's own validators are half the stake; a node that saw
+			// the other half attest in epoch 0 got their attestations over
+			// the link. (Prysm serves liveness for the current and previous
+			// epoch only.)
+			for i := range d.BeaconURLs {
+				live := liveness(t, ctx, d.BeaconURLs[i], 0, n)
+				require.GreaterOrEqual(t, live, n*9/10, "node %d: validators seen live in epoch 0", i)
+			}
+			peers, err := d.PeerCount(ctx, 1)
+			require.NoError(t, err)
+			require.Equal(t, 1, peers, "node 1's peers")
+		}
 	}
 
 	// Electra's first epoch transition credited the queued excess: the 0x02
@@ -130,21 +141,93 @@ func TestDevnetCrossesForks(t *testing.T) {
 	require.Equal(t, fmt.Sprint(64*gwei), heads[0].Validator.EffectiveBalance, "effective balance of the 0x02 validator with 64 ETH after Electra")
 	t.Logf("0x02 validator %d: balance %s, effective balance %s Gwei", big, heads[0].Balance, heads[0].Validator.EffectiveBalance)
 
-	// Finality carries on past Fulu: epoch FuluForkEpoch is finalized by
-	// attestations made on Fulu.
-	cp, err := d.WaitForFinalizedEpoch(ctx, 0, devnet.FuluForkEpoch)
+	// Finality carries on across the forks: the first Fulu epoch is
+	// justified by attestations made on Fulu, which finalizes Electra's.
+	cp, err := d.WaitForJustifiedEpoch(ctx, 0, devnet.FuluForkEpoch)
 	require.NoError(t, err)
-	t.Logf("finalized epoch %d (justified %d) %s after genesis", cp.Finalized, cp.CurrentJustified, time.Since(d.GenesisTime).Round(time.Second))
+	t.Logf("justified epoch %d, finalized %d, %s after genesis", cp.CurrentJustified, cp.Finalized, time.Since(d.GenesisTime).Round(time.Second))
+	require.GreaterOrEqual(t, cp.Finalized, uint64(devnet.ElectraForkEpoch))
 	logRSS(t, d)
 
-	head, err := d.Head(ctx, 0)
+	for i := range d.BeaconURLs {
+		head, err := d.Head(ctx, i)
+		require.NoError(t, err)
+		// Not optimistic: geth validated every payload over the engine API.
+		// (el_offline is no use here: Prysm sets it from its eth1 deposit
+		// follower, which --interop-eth1data-votes leaves disconnected.)
+		require.False(t, head.IsOptimistic, "node %d's head must be fully verified by geth", i)
+		require.LessOrEqual(t, head.SyncDistance, uint64(1))
+	}
+	h0, h1 := headSlot(t, ctx, d.BeaconURLs[0]), headSlot(t, ctx, d.BeaconURLs[1])
+	require.InDelta(t, h0, h1, 1, "the nodes' heads must agree within a slot")
+
+	require.NoError(t, d.StopBeaconNode(0))
+	before := headSlot(t, ctx, d.BeaconURLs[1])
+	// Node 1's validators propose about half the slots; four slots without a
+	// new head would be a one-in-sixteen fluke, eight are effectively never.
+	require.Eventually(t, func() bool {
+		h, err := d.Head(ctx, 1)
+		return err == nil && h.HeadSlot > before
+	}, 8*devnet.SecondsPerSlot*time.Second, time.Second, "node 1's head must advance after node 0 stops")
+	require.NoError(t, d.CheckRunning())
+}
+
+// TestDevnetDepositDataFile checks that the genesis validators come from a
+// staking-deposit-cli file signed for the devnet's GENESIS_FORK_VERSION, that
+// a deposit signed for another fork version is left out, and that a chain on
+// Fulu from genesis (`make run`'s) makes blocks.
+func TestDevnetDepositDataFile(t *testing.T) {
+	bins := DevnetBinaries(t)
+	require.NoError(t, blsinit.Init())
+	const n = 8
+	// 0x01 credentials for an address that no interop genesis would produce.
+	creds := make([]byte, 32)
+	creds[0] = 0x01
+	copy(creds[12:], bytesOf(t, "5ca1ab1e000000000000000000000000000000e2"))
+
+	// Interop key 0's public key, as listed in Prysm's and Lighthouse's
+	// interop key tests, pins the derivation the deposits below rely on.
+	require.Equal(t, "a99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c",
+		hex.EncodeToString(interopKey(t, 0).GetPublicKey().Serialize()))
+
+	var entries []depositJSON
+	for i := range n {
+		entries = append(entries, makeDeposit(t, interopKey(t, i), creds, 32*gwei, devnet.GenesisForkVersion))
+	}
+	// Signed over mainnet's genesis fork version: prysmctl must drop it.
+	entries = append(entries, makeDeposit(t, interopKey(t, n), creds, 32*gwei, [4]byte{}))
+	depositFile := filepath.Join(t.TempDir(), "deposit_data.json")
+	b, err := json.Marshal(entries)
 	require.NoError(t, err)
-	// Not optimistic: geth validated every payload over the engine API.
-	// (el_offline is no use here: Prysm sets it from its eth1 deposit
-	// follower, which --interop-eth1data-votes leaves disconnected.)
-	require.False(t, head.IsOptimistic, "the head must be fully verified by geth")
-	require.LessOrEqual(t, head.SyncDistance, uint64(1))
-	require.Greater(t, head.HeadSlot, (devnet.FuluForkEpoch+1)*devnet.SlotsPerEpoch)
+	require.NoError(t, os.WriteFile(depositFile, b, 0o600))
+
+	d := StartDevnetWith(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile, FuluAtGenesis: true}, func(d *Devnet) (func(), error) {
+		ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime)
+		defer cancel()
+		// Prysm serves the genesis state before genesis, so the validator
+		// set is checked before any client runs.
+		vals := getData[[]validatorJSON](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
+		require.Len(t, vals, n)
+		for i, v := range vals {
+			require.Equal(t, fmt.Sprint(i), v.Index)
+			require.Equal(t, entries[i].PubKey, strings.TrimPrefix(v.Validator.Pubkey, "0x"))
+			require.Equal(t, hex.EncodeToString(creds), strings.TrimPrefix(v.Validator.WithdrawalCredentials, "0x"))
+			require.Contains(t, []string{"pending_initialized", "active_ongoing"}, v.Status)
+		}
+		_, err := d.StartPrysmValidator(t.Context(), PrysmValidatorConfig{Count: n})
+		return func() {}, err
+	})
+	require.Equal(t, devnet.FuluFromGenesis, d.Schedule)
+	ctx, cancel := context.WithDeadline(t.Context(), d.EpochStart(1))
+	defer cancel()
+	// StartDevnetWith returned devnet.GenesisSettleSlots into the chain:
+	// blocks are there, on Fulu.
+	fork, err := d.HeadFork(ctx, 0)
+	require.NoError(t, err)
+	require.Equal(t, devnet.ForkFulu, fork.Fork)
+	require.Equal(t, devnet.FuluForkVersion, fork.PreviousVersion, "at genesis the previous version is the current one")
+	require.Eventually(t, func() bool { return headSlot(t, ctx, d.BeaconURLs[0]) >= 1 }, 4*devnet.SecondsPerSlot*time.Second,
+		time.Second, "a block on a chain on Fulu from genesis")
 }
 
 // validatorJSON is one entry of /eth/v1/beacon/states/{state}/validators.
@@ -172,92 +255,50 @@ func waitUntil(ctx context.Context, t *testing.T, d *Devnet, at time.Time) {
 	}
 }
 
-// TestDevnetTwoBeaconNodes splits the validators between two peered beacon
-// nodes, so justification needs attestations gossiped across the link, then
-// stops the first node and checks the second carries on. The chain is on Fulu
-// from genesis, as `make run`'s is.
-func TestDevnetTwoBeaconNodes(t *testing.T) {
-	skipDevnetIfShort(t)
-	d := StartDevnetWithValidators(t, DevnetConfig{NumInteropValidators: 64, BeaconNodes: 2, FuluAtGenesis: true},
-		PrysmValidatorConfig{BeaconNode: 0, StartIndex: 0, Count: 32},
-		PrysmValidatorConfig{BeaconNode: 1, StartIndex: 32, Count: 32, REST: true})
-	require.Len(t, d.BeaconURLs, 2)
-	require.NotEqual(t, d.BeaconURLs[0], d.BeaconURLs[1])
-	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
-	defer cancel()
-
-	// Each node's own validators are half the stake: justifying needs more
-	// than two thirds, so it proves blocks and attestations cross the link.
-	for i := range d.BeaconURLs {
-		cp, err := d.WaitForJustifiedEpoch(ctx, i, 1)
-		require.NoError(t, err, "node %d", i)
-		t.Logf("node %d justified epoch %d %s after genesis", i, cp.CurrentJustified, time.Since(d.GenesisTime).Round(time.Second))
-		peers, err := d.PeerCount(ctx, i)
-		require.NoError(t, err)
-		require.Equal(t, 1, peers, "node %d peers", i)
-	}
-	fork, err := d.HeadFork(ctx, 1)
+// headSlot is the slot of the node's head block.
+func headSlot(t *testing.T, ctx context.Context, base string) uint64 {
+	t.Helper()
+	head := getData[struct {
+		Header struct {
+			Message struct {
+				Slot string `json:"slot"`
+			} `json:"message"`
+		} `json:"header"`
+	}](t, ctx, base+"/eth/v1/beacon/headers/head")
+	slot, err := strconv.ParseUint(head.Header.Message.Slot, 10, 64)
 	require.NoError(t, err)
-	require.Equal(t, devnet.ForkFulu, fork.Fork)
-	h0, err := d.Head(ctx, 0)
-	require.NoError(t, err)
-	h1, err := d.Head(ctx, 1)
-	require.NoError(t, err)
-	require.InDelta(t, h0.HeadSlot, h1.HeadSlot, 1, "the nodes' heads must agree within a slot")
-
-	require.NoError(t, d.StopBeaconNode(0))
-	before, err := d.Head(ctx, 1)
-	require.NoError(t, err)
-	// Node 1's validators propose about half the slots; four slots without a
-	// new head would be a one-in-sixteen fluke, eight are effectively never.
-	require.Eventually(t, func() bool {
-		h, err := d.Head(ctx, 1)
-		return err == nil && h.HeadSlot > before.HeadSlot
-	}, 8*devnet.SecondsPerSlot*time.Second, time.Second, "node 1's head must advance after node 0 stops")
-	require.NoError(t, d.CheckRunning())
+	return slot
 }
 
-// TestDevnetDepositDataFile checks that the genesis validators come from a
-// staking-deposit-cli file signed for the devnet's GENESIS_FORK_VERSION, and
-// that a deposit signed for another fork version is left out.
-func TestDevnetDepositDataFile(t *testing.T) {
-	bins := DevnetBinaries(t)
-	require.NoError(t, blsinit.Init())
-	const n = 8
-	// 0x01 credentials for an address that no interop genesis would produce.
-	creds := make([]byte, 32)
-	creds[0] = 0x01
-	copy(creds[12:], bytesOf(t, "5ca1ab1e000000000000000000000000000000e2"))
-
-	// Interop key 0's public key, as listed in Prysm's and Lighthouse's
-	// interop key tests, pins the derivation the deposits below rely on.
-	require.Equal(t, "a99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c",
-		hex.EncodeToString(interopKey(t, 0).GetPublicKey().Serialize()))
-
-	var entries []depositJSON
-	for i := range n {
-		entries = append(entries, makeDeposit(t, interopKey(t, i), creds, 32*gwei, devnet.GenesisForkVersion))
+// liveness counts the validators 0..n-1 the node saw live in epoch.
+func liveness(t *testing.T, ctx context.Context, base string, epoch uint64, n int) int {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprint(i)
 	}
-	// Signed over mainnet's genesis fork version: prysmctl must drop it.
-	entries = append(entries, makeDeposit(t, interopKey(t, n), creds, 32*gwei, [4]byte{}))
-	depositFile := filepath.Join(t.TempDir(), "deposit_data.json")
-	b, err := json.Marshal(entries)
+	body, err := json.Marshal(ids)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(depositFile, b, 0o600))
-
-	d := StartDevnet(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile})
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	// Prysm serves the genesis state before genesis, so no validator client
-	// is needed: the devnet is stopped before its first slot.
-	vals := getData[[]validatorJSON](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
-	require.Len(t, vals, n)
-	for i, v := range vals {
-		require.Equal(t, fmt.Sprint(i), v.Index)
-		require.Equal(t, entries[i].PubKey, strings.TrimPrefix(v.Validator.Pubkey, "0x"))
-		require.Equal(t, hex.EncodeToString(creds), strings.TrimPrefix(v.Validator.WithdrawalCredentials, "0x"))
-		require.Contains(t, []string{"pending_initialized", "active_ongoing"}, v.Status)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/eth/v1/validator/liveness/%d", base, epoch), bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "liveness from %s", base)
+	var r struct {
+		Data []struct {
+			IsLive bool `json:"is_live"`
+		} `json:"data"`
 	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+	live := 0
+	for _, v := range r.Data {
+		if v.IsLive {
+			live++
+		}
+	}
+	return live
 }
 
 func skipDevnetIfShort(t *testing.T) {
