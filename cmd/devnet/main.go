@@ -46,7 +46,8 @@ func run() error {
 	flag.StringVar(&o.dir, "dir", ".vigil-demo/devnet", "working `DIR`, emptied first (keys, chain data, logs)")
 	flag.StringVar(&o.vigil, "vigil", "bin/vigil", "the vigil `BINARY` to run")
 	flag.IntVar(&o.validators, "validators", 64, "genesis validators (at least 4), all run by vigil")
-	flag.DurationVar(&o.genesisDelay, "genesis-delay", 60*time.Second, "time from start to genesis, for vigil to load its keys and come up")
+	flag.DurationVar(&o.genesisDelay, "genesis-delay", 2*time.Minute,
+		"time from start to genesis, for the beacon node (about 10-35 s) and then vigil (its scrypt keystores take about 1 s each on two cores) to come up")
 	flag.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
 	flag.Parse()
 	if o.validators < 4 {

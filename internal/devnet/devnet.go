@@ -34,7 +34,7 @@ import (
 const DefaultGenesisDelay = 60 * time.Second
 
 // MaxBeaconNodes bounds Config.BeaconNodes: each node is a geth and a
-// beacon-chain, about 400 MB and a fifth of a core together.
+// beacon-chain, about 500 MB and a fifth of a core together.
 const MaxBeaconNodes = 4
 
 // gethConfigTOML switches geth's devp2p listener off; it must not be combined
