@@ -48,8 +48,11 @@ const (
 	// fee recipient.
 	FeeRecipient = "0x878705ba3f8bc32fcf7f4caa1a35e72af65cf766"
 	// DepositContractAddress is DEPOSIT_CONTRACT_ADDRESS and geth's
-	// depositContractAddress. No contract is deployed there: the validators
-	// come from the genesis, and no deposit can be made later.
+	// depositContractAddress, where geth's genesis holds the deposit
+	// contract with an empty deposit tree (the code and storage Prysm's
+	// interop genesis uses). The genesis validators do not come from it;
+	// it is there because Prysm's deposit follower reports the execution
+	// client offline (el_offline) when the address has no code.
 	DepositContractAddress = "0x4242424242424242424242424242424242424242"
 )
 

@@ -154,9 +154,10 @@ func TestDevnetCrossesForks(t *testing.T) {
 		head, err := d.Head(ctx, i)
 		require.NoError(t, err)
 		// Not optimistic: geth validated every payload over the engine API.
-		// (el_offline is no use here: Prysm sets it from its eth1 deposit
-		// follower, which --interop-eth1data-votes leaves disconnected.)
+		// Not el_offline: Prysm's deposit follower finds the deposit contract
+		// (without it, it reports the execution client offline throughout).
 		require.False(t, head.IsOptimistic, "node %d's head must be fully verified by geth", i)
+		require.False(t, head.ELOffline, "node %d reports its execution client offline", i)
 		require.LessOrEqual(t, head.SyncDistance, uint64(1))
 	}
 	h0, h1 := headSlot(t, ctx, d.BeaconURLs[0]), headSlot(t, ctx, d.BeaconURLs[1])
@@ -229,6 +230,9 @@ func TestDevnetDepositDataFile(t *testing.T) {
 	require.Equal(t, uint64(0), fork.Epoch)
 	require.Eventually(t, func() bool { return headSlot(t, ctx, d.BeaconURLs[0]) >= 1 }, 4*devnet.SecondsPerSlot*time.Second,
 		time.Second, "a block on a chain on Fulu from genesis")
+	head, err := d.Head(ctx, 0)
+	require.NoError(t, err)
+	require.False(t, head.ELOffline, "el_offline with the deposit contract in geth's genesis")
 }
 
 // validatorJSON is one entry of /eth/v1/beacon/states/{state}/validators.
