@@ -294,7 +294,28 @@ func (d *Devnet) startNodes(ctx context.Context, n int, g *genesis) error {
 		}
 		d.log.Info("beacon node up", "node", i, "url", node.URL, "peer_id", node.PeerID)
 	}
+	// The link must be up before genesis: what one node's validators sign
+	// in the first slots would otherwise reach the other node's proposers
+	// late or never.
+	for i, node := range d.Nodes[1:] {
+		if err := d.waitPeered(ctx, node); err != nil {
+			return fmt.Errorf("beacon node %d never peered with node 0: %w", i+1, err)
+		}
+	}
 	return nil
+}
+
+func (d *Devnet) waitPeered(ctx context.Context, node *BeaconNode) error {
+	return poll(ctx, readyTimeout, node.Beacon, func(ctx context.Context) error {
+		n, err := d.api.peerCount(ctx, node.URL)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: %s has no peer yet", errNotReady, node.URL)
+		}
+		return nil
+	})
 }
 
 func (d *Devnet) startGeth(ctx context.Context, i int, p []int, g *genesis) (*Process, error) {
