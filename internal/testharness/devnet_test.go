@@ -203,7 +203,10 @@ func TestDevnetDepositDataFile(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(depositFile, b, 0o600))
 
-	d := StartDevnetWith(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile, FuluAtGenesis: true}, func(d *Devnet) (func(), error) {
+	// One node is up in about 10 s: half the default genesis delay is
+	// plenty, and StartDevnetWith retries with a longer one if not.
+	cfg := DevnetConfig{Binaries: bins, DepositDataFile: depositFile, FuluAtGenesis: true, GenesisDelay: devnet.DefaultGenesisDelay / 2}
+	d := StartDevnetWith(t, cfg, func(d *Devnet) (func(), error) {
 		ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime)
 		defer cancel()
 		// Prysm serves the genesis state before genesis, so the validator
