@@ -1,8 +1,11 @@
 // Command devnet is vigil's main job on a local default: it starts a
 // throw-away proof-of-stake chain on loopback (geth + Prysm's beacon node,
-// built by scripts/build-devnet.sh) whose genesis validators are keys vigil
-// generated itself, then runs `vigil validator run` on it with a live log of
-// duties and a chain status line every epoch, until interrupted.
+// built by scripts/build-devnet.sh), on Fulu from genesis as mainnet is today,
+// whose genesis validators are keys vigil generated itself (with 0x00, 0x01 and
+// 0x02 withdrawal credentials, one 0x02 validator holding 64 ETH), then runs
+// `vigil validator run` on it with a live log of duties and a chain status
+// line every epoch, until interrupted. A start in which Prysm's beacon node
+// died at genesis is thrown away and made afresh (devnet.StartAttached).
 package main
 
 import (
@@ -16,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,10 +45,14 @@ func run() error {
 	var o options
 	flag.StringVar(&o.dir, "dir", ".vigil-demo/devnet", "working `DIR`, emptied first (keys, chain data, logs)")
 	flag.StringVar(&o.vigil, "vigil", "bin/vigil", "the vigil `BINARY` to run")
-	flag.IntVar(&o.validators, "validators", 64, "genesis validators, all run by vigil")
-	flag.DurationVar(&o.genesisDelay, "genesis-delay", 60*time.Second, "time from start to genesis, for vigil to load its keys and come up")
+	flag.IntVar(&o.validators, "validators", 64, "genesis validators (at least 4), all run by vigil")
+	flag.DurationVar(&o.genesisDelay, "genesis-delay", 2*time.Minute,
+		"time from start to genesis, for the beacon node (about 10-35 s) and then vigil (its scrypt keystores take about 1 s each on two cores) to come up")
 	flag.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
 	flag.Parse()
+	if o.validators < 4 {
+		return fmt.Errorf("-validators %d: want at least 4, one per kind of withdrawal credentials and amount", o.validators)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -80,33 +88,60 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	d, err := devnet.Start(ctx, devnet.Config{
+	var (
+		vc     *exec.Cmd
+		exited chan error
+	)
+	startVigil := func(_ context.Context, d *devnet.Devnet) (func(), error) {
+		// A chain started afresh has the same validators, so the same
+		// genesis validators root: what vigil signed on a thrown-away one
+		// would make it refuse to sign the same slots on the new one.
+		dbs, err := filepath.Glob(filepath.Join(dataDir, "slashing.db*"))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range dbs {
+			if err := os.Remove(f); err != nil {
+				return nil, fmt.Errorf("remove the slashing database of a thrown-away chain: %w", err)
+			}
+		}
+		log.Info("devnet up, starting vigil", "beacon_api", d.BeaconURLs[0], "genesis", d.GenesisTime.Format(time.TimeOnly),
+			"fork", d.Schedule.ForkAt(0), "logs", d.Dir)
+		vc = exec.Command(vigil, "--data-dir", dataDir, "validator", "run",
+			"--beacon-node", d.BeaconURLs[0],
+			"--key-store", "dir",
+			"--fee-recipient", "0x00000000000000000000000000000000000fee00",
+			"--graffiti", "vigil devnet",
+			// A brand-new chain has no history in which a doppelganger could show.
+			"--doppelganger-epochs", "0")
+		vc.Stdout, vc.Stderr = os.Stdout, os.Stderr
+		if err := vc.Start(); err != nil {
+			return nil, fmt.Errorf("start vigil: %w", err)
+		}
+		exited = make(chan error, 1)
+		go func(vc *exec.Cmd, exited chan<- error) { exited <- vc.Wait() }(vc, exited)
+		return func() {
+			_ = vc.Process.Kill()
+			<-exited
+		}, nil
+	}
+	d, err := devnet.StartAttached(ctx, devnet.Config{
 		Binaries:        bins,
 		Dir:             filepath.Join(dir, "chain"),
 		DepositDataFile: depositFile,
 		GenesisDelay:    o.genesisDelay,
+		FuluAtGenesis:   true,
 		Logger:          log,
-	})
+	}, startVigil)
+	if d != nil {
+		defer d.Stop()
+	}
 	if err != nil {
+		if vc != nil {
+			_ = vc.Process.Kill()
+		}
 		return fmt.Errorf("start the devnet: %w", err)
 	}
-	defer d.Stop()
-	log.Info("devnet up", "beacon_api", d.BeaconURLs[0], "genesis", d.GenesisTime.Format(time.TimeOnly),
-		"logs", filepath.Join(dir, "chain"))
-
-	vc := exec.Command(vigil, "--data-dir", dataDir, "validator", "run",
-		"--beacon-node", d.BeaconURLs[0],
-		"--key-store", "dir",
-		"--fee-recipient", "0x00000000000000000000000000000000000fee00",
-		"--graffiti", "vigil devnet",
-		// A brand-new chain has no history in which a doppelganger could show.
-		"--doppelganger-epochs", "0")
-	vc.Stdout, vc.Stderr = os.Stdout, os.Stderr
-	if err := vc.Start(); err != nil {
-		return fmt.Errorf("start vigil: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- vc.Wait() }()
 
 	status := time.NewTicker(d.EpochStart(1).Sub(d.EpochStart(0)))
 	defer status.Stop()
@@ -133,38 +168,91 @@ func run() error {
 			}
 			head, herr := d.Head(ctx, 0)
 			fin, ferr := d.Finality(ctx, 0)
-			if herr == nil && ferr == nil {
-				log.Info("chain", "head_slot", head.HeadSlot, "justified_epoch", fin.CurrentJustified,
+			fork, kerr := d.HeadFork(ctx, 0)
+			if herr == nil && ferr == nil && kerr == nil {
+				log.Info("chain", "fork", fork.Fork, "head_slot", head.HeadSlot, "justified_epoch", fin.CurrentJustified,
 					"finalized_epoch", fin.Finalized)
 			}
 		}
 	}
 }
 
+// withdrawalAddress receives the withdrawals of the 0x01 and 0x02 validators.
+const withdrawalAddress = "0x000000000000000000000000000000000000beef"
+
+// keyGroup is one `vigil keys generate` run: validators with one kind of
+// withdrawal credentials and one deposit amount.
+type keyGroup struct {
+	count int
+	// withdrawalType is "" for 0x00 (BLS) credentials, else "0x01" or
+	// "0x02" to withdrawalAddress.
+	withdrawalType string
+	amountGwei     uint64
+}
+
+// keyGroups splits n validators into half 0x00, a quarter 0x01 and the rest
+// 0x02 (compounding), the last of these with a 64 ETH deposit, so that the
+// monitor shows an EIP-7251 balance above 32 ETH.
+func keyGroups(n int) []keyGroup {
+	const eth = 1_000_000_000
+	bls, execution := n/2, n/4
+	return []keyGroup{
+		{count: bls, amountGwei: 32 * eth},
+		{count: execution, withdrawalType: "0x01", amountGwei: 32 * eth},
+		{count: n - bls - execution - 1, withdrawalType: "0x02", amountGwei: 32 * eth},
+		{count: 1, withdrawalType: "0x02", amountGwei: 64 * eth},
+	}
+}
+
 // generateKeys has vigil create a mnemonic and n keys in a keystore
 // directory, with deposit data for the devnet's genesis fork version, and
-// returns the deposit data file.
+// returns the deposit data file: one file per key group, merged.
 func generateKeys(ctx context.Context, vigil, dir, dataDir string, n int) (string, error) {
 	mnemonic := filepath.Join(dir, "mnemonic.txt")
-	deposits := filepath.Join(dir, "deposits")
-	if err := os.MkdirAll(deposits, 0o700); err != nil {
+	if err := vigilRun(ctx, vigil, dataDir, "mnemonic", "new", "--out", mnemonic); err != nil {
 		return "", err
 	}
-	for _, args := range [][]string{
-		{"mnemonic", "new", "--out", mnemonic},
-		{"keys", "generate", "--mnemonic-file", mnemonic, "--start-index", "0", "--count", fmt.Sprint(n),
-			"--network", "devnet", "--fork-version", "0x" + hex.EncodeToString(devnet.GenesisForkVersion[:]),
-			"--store", "dir", "--deposit-dir", deposits},
-	} {
-		cmd := exec.CommandContext(ctx, vigil, append([]string{"--data-dir", dataDir}, args...)...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("vigil %s %s: %w", args[0], args[1], err)
+	var files []string
+	start := 0
+	for i, g := range keyGroups(n) {
+		if g.count == 0 {
+			continue
 		}
+		deposits := filepath.Join(dir, fmt.Sprintf("deposits-%d", i))
+		if err := os.MkdirAll(deposits, 0o700); err != nil {
+			return "", err
+		}
+		args := []string{"keys", "generate", "--mnemonic-file", mnemonic,
+			"--start-index", fmt.Sprint(start), "--count", fmt.Sprint(g.count),
+			"--network", "devnet", "--fork-version", "0x" + hex.EncodeToString(devnet.GenesisForkVersion[:]),
+			"--amount", fmt.Sprint(g.amountGwei),
+			"--store", "dir", "--deposit-dir", deposits}
+		if g.withdrawalType != "" {
+			args = append(args, "--withdrawal-address", withdrawalAddress, "--withdrawal-type", g.withdrawalType)
+		}
+		if err := vigilRun(ctx, vigil, dataDir, args...); err != nil {
+			return "", err
+		}
+		f, err := filepath.Glob(filepath.Join(deposits, "deposit_data-*.json"))
+		if err != nil || len(f) != 1 {
+			return "", fmt.Errorf("want one deposit data file in %s, found %d", deposits, len(f))
+		}
+		files = append(files, f[0])
+		start += g.count
 	}
-	files, err := filepath.Glob(filepath.Join(deposits, "deposit_data-*.json"))
-	if err != nil || len(files) != 1 {
-		return "", fmt.Errorf("want one deposit data file in %s, found %d", deposits, len(files))
+	out := filepath.Join(dir, "deposit_data.json")
+	if _, err := devnet.MergeDepositFiles(out, files...); err != nil {
+		return "", err
 	}
-	return files[0], nil
+	return out, nil
+}
+
+// vigilRun runs one vigil command with the devnet's data directory.
+func vigilRun(ctx context.Context, vigil, dataDir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, vigil, append([]string{"--data-dir", dataDir}, args...)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("vigil %s: %w", strings.Join(args[:2], " "), err)
+	}
+	return nil
 }

@@ -2,12 +2,14 @@ package devnet
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -143,4 +145,61 @@ func (c *apiClient) peerCount(ctx context.Context, base string) (int, error) {
 		return 0, fmt.Errorf("%s peer_count: connected %q: %w", base, r.Data.Connected, err)
 	}
 	return n, nil
+}
+
+// ForkInfo is a beacon node's fork at its head state, from
+// /eth/v1/beacon/states/head/fork.
+type ForkInfo struct {
+	// PreviousVersion and CurrentVersion are the fork versions around the
+	// last fork boundary.
+	PreviousVersion, CurrentVersion [4]byte
+	// Epoch is the epoch CurrentVersion took effect.
+	Epoch uint64
+	// Fork is CurrentVersion's name.
+	Fork Fork
+}
+
+func (c *apiClient) fork(ctx context.Context, base string) (ForkInfo, error) {
+	var r struct {
+		Data struct {
+			PreviousVersion string `json:"previous_version"`
+			CurrentVersion  string `json:"current_version"`
+			Epoch           string `json:"epoch"`
+		} `json:"data"`
+	}
+	if err := c.getJSON(ctx, base+"/eth/v1/beacon/states/head/fork", &r); err != nil {
+		return ForkInfo{}, err
+	}
+	var f ForkInfo
+	var err error
+	if f.PreviousVersion, err = parseVersion(r.Data.PreviousVersion); err != nil {
+		return ForkInfo{}, fmt.Errorf("%s fork: previous_version: %w", base, err)
+	}
+	if f.CurrentVersion, err = parseVersion(r.Data.CurrentVersion); err != nil {
+		return ForkInfo{}, fmt.Errorf("%s fork: current_version: %w", base, err)
+	}
+	if f.Epoch, err = strconv.ParseUint(r.Data.Epoch, 10, 64); err != nil {
+		return ForkInfo{}, fmt.Errorf("%s fork: epoch %q: %w", base, r.Data.Epoch, err)
+	}
+	switch f.CurrentVersion {
+	case DenebForkVersion:
+		f.Fork = ForkDeneb
+	case ElectraForkVersion:
+		f.Fork = ForkElectra
+	case FuluForkVersion:
+		f.Fork = ForkFulu
+	default:
+		return ForkInfo{}, fmt.Errorf("%s fork: current_version %#x is none of the devnet's", base, f.CurrentVersion)
+	}
+	return f, nil
+}
+
+func parseVersion(s string) ([4]byte, error) {
+	var v [4]byte
+	b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err != nil || len(b) != 4 {
+		return v, fmt.Errorf("fork version %q is not 4 bytes of hex", s)
+	}
+	copy(v[:], b)
+	return v, nil
 }

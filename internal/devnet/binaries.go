@@ -7,9 +7,10 @@ import (
 	"path/filepath"
 )
 
-// ToolsVersion names the pinned build of the devnet programs; it keys the cache
-// directory that scripts/build-devnet.sh fills.
-const ToolsVersion = "prysm-v5.3.0"
+// ToolsVersion names the pinned build of the devnet programs (Prysm's from
+// tools/devnet, geth from tools/geth); it keys the cache directory that
+// scripts/build-devnet.sh fills.
+const ToolsVersion = "prysm-v7.1.2-geth-v1.17.10"
 
 // BinDirEnv is the environment variable that points at a directory holding
 // geth, beacon-chain, prysmctl and validator, overriding the default cache.
@@ -32,7 +33,7 @@ type Binaries struct {
 }
 
 // DefaultBinDir returns where scripts/build-devnet.sh puts the programs:
-// ${XDG_CACHE_HOME:-$HOME/.cache}/vigil-tools/devnet-prysm-v5.3.0.
+// ${XDG_CACHE_HOME:-$HOME/.cache}/vigil-tools/devnet-<ToolsVersion>.
 func DefaultBinDir() (string, error) {
 	cache := os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {

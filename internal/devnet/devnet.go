@@ -1,7 +1,9 @@
 // Package devnet runs a throwaway proof-of-stake chain on loopback: one geth
 // and one Prysm beacon node per requested node, built by scripts/build-devnet.sh,
 // with the genesis made by prysmctl from interop keys or a deposit-data file.
-// Tests reach it through internal/testharness; programs call Start directly.
+// The chain starts at Deneb and enters Electra and Fulu while it runs, or
+// starts on Fulu. Tests reach it through internal/testharness; programs call
+// Start, or StartAttached to have validator clients attached before genesis.
 package devnet
 
 import (
@@ -26,11 +28,13 @@ import (
 
 // DefaultGenesisDelay leaves time between Start and genesis for geth and the
 // beacon nodes to come up and for the caller to attach validator clients,
-// which must be running from the first slot.
-const DefaultGenesisDelay = 30 * time.Second
+// which must be running from the first slot. A Prysm v7 beacon node spends
+// its first 10 s (idle machine) to 35 s (loaded two-core machine, two nodes
+// side by side) building its KZG tables before it answers.
+const DefaultGenesisDelay = 60 * time.Second
 
 // MaxBeaconNodes bounds Config.BeaconNodes: each node is a geth and a
-// beacon-chain, about 400 MB and a fifth of a core together.
+// beacon-chain, about 500 MB and a fifth of a core together.
 const MaxBeaconNodes = 4
 
 // gethConfigTOML switches geth's devp2p listener off; it must not be combined
@@ -68,6 +72,10 @@ type Config struct {
 	// BeaconNodes is how many geth + beacon-chain pairs to run (1 if 0); nodes
 	// after the first peer with the first through a static libp2p peer.
 	BeaconNodes int
+	// FuluAtGenesis starts the chain on Fulu, every fork at epoch 0 (the
+	// FuluFromGenesis schedule). Otherwise it starts at Deneb and follows
+	// CrossingForks.
+	FuluAtGenesis bool
 	// Logger receives progress messages; none if nil.
 	Logger *slog.Logger
 }
@@ -108,6 +116,8 @@ type Devnet struct {
 	GenesisState string
 	// Nodes are the geth + beacon-chain pairs, BeaconURLs in the same order.
 	Nodes []*BeaconNode
+	// Schedule is when the chain enters Electra and Fulu.
+	Schedule Schedule
 
 	bins    Binaries
 	api     *apiClient
@@ -131,10 +141,11 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 		return nil, err
 	}
 	d := &Devnet{
-		Dir:  cfg.Dir,
-		bins: cfg.Binaries,
-		api:  newAPIClient(),
-		log:  cfg.Logger,
+		Dir:      cfg.Dir,
+		Schedule: cfg.schedule(),
+		bins:     cfg.Binaries,
+		api:      newAPIClient(),
+		log:      cfg.Logger,
 	}
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create devnet dir: %w", err)
@@ -146,7 +157,8 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 	}
 	d.GenesisTime, d.GenesisValidatorsRoot = g.time, g.validatorsRoot
 	d.ChainConfig, d.GenesisState, d.jwtPath = g.chainConfigPath, g.statePath, g.jwtPath
-	d.log.Info("devnet genesis written", "genesis_time", d.GenesisTime.UTC().Format(time.RFC3339), "dir", d.Dir)
+	d.log.Info("devnet genesis written", "genesis_time", d.GenesisTime.UTC().Format(time.RFC3339), "dir", d.Dir,
+		"genesis_fork", d.Schedule.ForkAt(0), "electra_epoch", d.Schedule.ElectraEpoch, "fulu_epoch", d.Schedule.FuluEpoch)
 
 	if err := d.startNodes(ctx, cfg.BeaconNodes, g); err != nil {
 		d.Stop()
@@ -159,6 +171,14 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 	}
 	d.log.Info("devnet up", "beacon_urls", strings.Join(d.BeaconURLs, ","), "genesis_in", time.Until(d.GenesisTime).Round(time.Second))
 	return d, nil
+}
+
+// schedule is the fork schedule the config asks for.
+func (c *Config) schedule() Schedule {
+	if c.FuluAtGenesis {
+		return FuluFromGenesis
+	}
+	return CrossingForks
 }
 
 func (c *Config) normalize() error {
@@ -207,11 +227,16 @@ func (c *Config) normalize() error {
 	return nil
 }
 
-// Ports of one node, in the order freePorts hands them out.
+// Ports of one node, in the order reservePorts hands them out. Every port a
+// program would bind gets one of these, even where the listener is off
+// (discovery, QUIC): a default port shared by two programs is the flake the
+// reservations exist to remove.
 const (
 	portGethHTTP = iota
 	portGethAuth
-	portBeaconP2P
+	portBeaconP2PTCP
+	portBeaconP2PUDP
+	portBeaconP2PQUIC
 	portBeaconRPC
 	portBeaconHTTP
 	portBeaconMonitoring
@@ -234,7 +259,7 @@ func (d *Devnet) startNodes(ctx context.Context, n int, g *genesis) error {
 			RPCAddr:      fmt.Sprintf("127.0.0.1:%d", p[portBeaconRPC]),
 			ExecutionURL: fmt.Sprintf("http://127.0.0.1:%d", p[portGethHTTP]),
 			PeerID:       id,
-			Multiaddr:    fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", p[portBeaconP2P], id),
+			Multiaddr:    fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", p[portBeaconP2PTCP], id),
 		}
 		d.mu.Lock()
 		d.Nodes = append(d.Nodes, node)
@@ -244,10 +269,16 @@ func (d *Devnet) startNodes(ctx context.Context, n int, g *genesis) error {
 			return err
 		}
 	}
-	for i, node := range d.Nodes {
+	for _, node := range d.Nodes {
 		if err := d.waitGeth(ctx, node); err != nil {
 			return err
 		}
+	}
+	// The beacon nodes start side by side: each spends its first seconds
+	// loading the KZG trusted setup with precomputed tables (about 10 s of
+	// one core, needed since Fulu), and one after another would eat the time
+	// to genesis. A node dials its static peer until the peer is up.
+	for i, node := range d.Nodes {
 		var peers []string
 		if i > 0 {
 			peers = []string{d.Nodes[0].Multiaddr}
@@ -256,12 +287,35 @@ func (d *Devnet) startNodes(ctx context.Context, n int, g *genesis) error {
 		if node.Beacon, err = d.startBeacon(i, p, g, peers); err != nil {
 			return err
 		}
+	}
+	for i, node := range d.Nodes {
 		if err := d.waitBeacon(ctx, node); err != nil {
 			return err
 		}
 		d.log.Info("beacon node up", "node", i, "url", node.URL, "peer_id", node.PeerID)
 	}
+	// The link must be up before genesis: what one node's validators sign
+	// in the first slots would otherwise reach the other node's proposers
+	// late or never.
+	for i, node := range d.Nodes[1:] {
+		if err := d.waitPeered(ctx, node); err != nil {
+			return fmt.Errorf("beacon node %d never peered with node 0: %w", i+1, err)
+		}
+	}
 	return nil
+}
+
+func (d *Devnet) waitPeered(ctx context.Context, node *BeaconNode) error {
+	return poll(ctx, readyTimeout, node.Beacon, func(ctx context.Context) error {
+		n, err := d.api.peerCount(ctx, node.URL)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: %s has no peer yet", errNotReady, node.URL)
+		}
+		return nil
+	})
 }
 
 func (d *Devnet) startGeth(ctx context.Context, i int, p []int, g *genesis) (*Process, error) {
@@ -337,10 +391,13 @@ func (d *Devnet) startBeacon(i int, p []int, g *genesis, peers []string) (*Proce
 		"--p2p-local-ip=127.0.0.1",
 		"--p2p-host-ip=127.0.0.1",
 		"--p2p-allowlist=127.0.0.0/8",
-		"--p2p-tcp-port=" + strconv.Itoa(p[portBeaconP2P]),
-		"--p2p-udp-port=" + strconv.Itoa(p[portBeaconP2P]),
-		// QUIC would need one more UDP port per node (default 13000, shared by
-		// every node otherwise); TCP is enough on loopback.
+		"--p2p-tcp-port=" + strconv.Itoa(p[portBeaconP2PTCP]),
+		// Discovery (UDP) is off with --no-discovery and QUIC is off: TCP is
+		// enough on loopback. Their ports are still set, so that a listener
+		// a later Prysm turns on cannot land on a default (12000, 13000)
+		// shared by every node.
+		"--p2p-udp-port=" + strconv.Itoa(p[portBeaconP2PUDP]),
+		"--p2p-quic-port=" + strconv.Itoa(p[portBeaconP2PQUIC]),
 		"--disable-quic",
 		// Every node sees every attestation, so a node left alone after its
 		// peer stops still has a full pool to pack into blocks.
@@ -511,6 +568,15 @@ func (d *Devnet) Head(ctx context.Context, i int) (HeadInfo, error) {
 		return HeadInfo{}, err
 	}
 	return d.api.syncing(ctx, node.URL)
+}
+
+// HeadFork returns the fork of node i's head state.
+func (d *Devnet) HeadFork(ctx context.Context, i int) (ForkInfo, error) {
+	node, err := d.node(i)
+	if err != nil {
+		return ForkInfo{}, err
+	}
+	return d.api.fork(ctx, node.URL)
 }
 
 // PeerCount returns how many peers node i is connected to.

@@ -2,10 +2,14 @@ package devnet
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/stretchr/testify/require"
@@ -77,7 +81,7 @@ func TestDefaultBinDir(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", "/cache")
 	dir, err := DefaultBinDir()
 	require.NoError(t, err)
-	require.Equal(t, "/cache/vigil-tools/devnet-prysm-v5.3.0", dir)
+	require.Equal(t, "/cache/vigil-tools/devnet-prysm-v7.1.2-geth-v1.17.10", dir)
 }
 
 func TestReadGenesisState(t *testing.T) {
@@ -99,15 +103,158 @@ func TestReadGenesisState(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestEmbeddedChainConfig(t *testing.T) {
-	cfg := string(chainConfigYAML)
-	for _, want := range []string{
-		"PRESET_BASE: 'interop'", "GENESIS_FORK_VERSION: 0x20000089", "SECONDS_PER_SLOT: 3", "SLOTS_PER_EPOCH: 8",
-		"DENEB_FORK_EPOCH: 0", "ELECTRA_FORK_EPOCH: 18446744073709551615", "DEPOSIT_CHAIN_ID: 32382",
-	} {
-		require.Contains(t, cfg, want)
+func TestChainConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		schedule Schedule
+		want     []string
+	}{
+		{name: "crossing forks", schedule: CrossingForks, want: []string{
+			"ELECTRA_FORK_EPOCH: 1\n", "FULU_FORK_EPOCH: 2\n", "SHARD_COMMITTEE_PERIOD: 2\n",
+		}},
+		{name: "fulu from genesis", schedule: FuluFromGenesis, want: []string{
+			"ELECTRA_FORK_EPOCH: 0\n", "FULU_FORK_EPOCH: 0\n",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.schedule.chainConfig()
+			require.NoError(t, err)
+			cfg := string(b)
+			require.NotContains(t, cfg, "{{")
+			for _, want := range append(tc.want,
+				"PRESET_BASE: 'interop'", "GENESIS_FORK_VERSION: 0x20000089", "DENEB_FORK_EPOCH: 0\n",
+				"DENEB_FORK_VERSION: 0x20000093", "ELECTRA_FORK_VERSION: 0x20000094", "FULU_FORK_VERSION: 0x20000095",
+				"SECONDS_PER_SLOT: 3\n", "SLOT_DURATION_MS: 3000\n", "SLOTS_PER_EPOCH: 32\n",
+				"DEPOSIT_CHAIN_ID: 32382\n", "DEPOSIT_CONTRACT_ADDRESS: 0x4242424242424242424242424242424242424242\n",
+			) {
+				require.Contains(t, cfg, want)
+			}
+		})
 	}
 	require.Contains(t, string(gethGenesisJSON), `"chainId": 32382`)
+}
+
+func TestForkVersions(t *testing.T) {
+	// The versions the Go constants name must be the ones config.yml gives
+	// Prysm.
+	cfg, err := CrossingForks.chainConfig()
+	require.NoError(t, err)
+	for name, v := range map[string][4]byte{
+		"GENESIS": GenesisForkVersion, "DENEB": DenebForkVersion, "ELECTRA": ElectraForkVersion, "FULU": FuluForkVersion,
+	} {
+		require.Contains(t, string(cfg), fmt.Sprintf("%s_FORK_VERSION: 0x%x\n", name, v[:]))
+	}
+}
+
+func TestScheduleForkAt(t *testing.T) {
+	tests := []struct {
+		schedule Schedule
+		epoch    uint64
+		fork     Fork
+		version  [4]byte
+	}{
+		{CrossingForks, 0, ForkDeneb, DenebForkVersion},
+		{CrossingForks, ElectraForkEpoch, ForkElectra, ElectraForkVersion},
+		{CrossingForks, FuluForkEpoch, ForkFulu, FuluForkVersion},
+		{CrossingForks, FuluForkEpoch + 100, ForkFulu, FuluForkVersion},
+		{FuluFromGenesis, 0, ForkFulu, FuluForkVersion},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%+v/%d", tc.schedule, tc.epoch), func(t *testing.T) {
+			require.Equal(t, tc.fork, tc.schedule.ForkAt(tc.epoch))
+			require.Equal(t, tc.version, tc.schedule.ForkVersionAt(tc.epoch))
+		})
+	}
+	require.Less(t, uint64(ElectraForkEpoch), uint64(FuluForkEpoch))
+	require.Greater(t, uint64(ElectraForkEpoch), uint64(0), "the e2e chain must start before Electra")
+}
+
+func TestFixGethForkTimes(t *testing.T) {
+	const gt uint64 = 1_700_000_000
+	genesis := time.Unix(int64(gt), 0)
+	electra := gt + ElectraForkEpoch*SlotsPerEpoch*SecondsPerSlot
+	fulu := gt + FuluForkEpoch*SlotsPerEpoch*SecondsPerSlot
+	blobs := `"blobSchedule": {"cancun": {"target": 3, "max": 6, "baseFeeUpdateFraction": 3338477}, "prague": {"target": 6, "max": 9, "baseFeeUpdateFraction": 5007716}}`
+	tests := []struct {
+		name     string
+		schedule Schedule
+		config   string
+		wantErr  string
+		want     map[string]uint64
+	}{
+		{
+			name: "all written", schedule: CrossingForks,
+			config: fmt.Sprintf(`"shanghaiTime": %d, "cancunTime": %d, "pragueTime": %d, "osakaTime": %d, %s`, gt, gt, electra, fulu, blobs),
+			want:   map[string]uint64{"pragueTime": electra, "osakaTime": fulu},
+		},
+		{
+			name: "later forks added", schedule: CrossingForks,
+			config: fmt.Sprintf(`"shanghaiTime": %d, "cancunTime": %d, %s`, gt, gt, blobs),
+			want:   map[string]uint64{"pragueTime": electra, "osakaTime": fulu},
+		},
+		{
+			name: "osaka at genesis added", schedule: FuluFromGenesis,
+			config: fmt.Sprintf(`"shanghaiTime": %d, "cancunTime": %d, "pragueTime": %d, %s`, gt, gt, gt, blobs),
+			want:   map[string]uint64{"pragueTime": gt, "osakaTime": gt},
+		},
+		{
+			name: "prague at genesis missing", schedule: FuluFromGenesis,
+			config:  fmt.Sprintf(`"shanghaiTime": %d, "cancunTime": %d, %s`, gt, gt, blobs),
+			wantErr: "wrote no pragueTime",
+		},
+		{
+			name: "prague at genesis on a crossing chain", schedule: CrossingForks,
+			config:  fmt.Sprintf(`"shanghaiTime": %d, "cancunTime": %d, "pragueTime": %d, %s`, gt, gt, gt, blobs),
+			wantErr: "pragueTime is 1700000000",
+		},
+		{
+			name: "no prague blob schedule", schedule: CrossingForks,
+			config:  fmt.Sprintf(`"shanghaiTime": %d, "cancunTime": %d, "blobSchedule": {"cancun": {}}`, gt, gt),
+			wantErr: `no "prague" entry`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "genesis.out.json")
+			doc := fmt.Sprintf(`{"config": {"chainId": 32382, "terminalTotalDifficulty": 0, %s}, "timestamp": "0x%x", "alloc": {}}`, tc.config, gt)
+			require.NoError(t, os.WriteFile(path, []byte(doc), 0o600))
+			err := fixGethForkTimes(path, genesis, tc.schedule)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			var out struct {
+				Config    map[string]any `json:"config"`
+				Timestamp string         `json:"timestamp"`
+			}
+			require.NoError(t, json.Unmarshal(b, &out))
+			for k, v := range tc.want {
+				require.Equal(t, float64(v), out.Config[k], k)
+			}
+			require.Equal(t, float64(ChainID), out.Config["chainId"])
+			require.Equal(t, fmt.Sprintf("0x%x", gt), out.Timestamp)
+		})
+	}
+}
+
+// TestToolsVersion checks that the cache directory's version, the build
+// script's and the tool modules' pins name the same releases.
+func TestToolsVersion(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/build-devnet.sh")
+	require.NoError(t, err)
+	require.Contains(t, string(script), fmt.Sprintf("version=%q", ToolsVersion))
+	for mod, want := range map[string]string{
+		"../../tools/devnet/go.mod": "github.com/OffchainLabs/prysm/v7 " + strings.Split(strings.TrimPrefix(ToolsVersion, "prysm-"), "-geth-")[0],
+		"../../tools/geth/go.mod":   "github.com/ethereum/go-ethereum " + strings.Split(ToolsVersion, "-geth-")[1],
+	} {
+		b, err := os.ReadFile(mod)
+		require.NoError(t, err)
+		require.Contains(t, string(b), want+"\n", mod)
+	}
 }
 
 func TestPeerID(t *testing.T) {
@@ -125,4 +272,61 @@ func TestPeerID(t *testing.T) {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}
+
+func TestMergeDepositFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+		return path
+	}
+	a := write("a.json", `[{"pubkey": "aa", "amount": 32000000000}, {"pubkey": "0xBB", "amount": 64000000000}]`)
+	b := write("b.json", `[{"pubkey": "cc", "withdrawal_credentials": "02"}]`)
+	out := filepath.Join(dir, "out.json")
+	pks, err := MergeDepositFiles(out, a, b)
+	require.NoError(t, err)
+	require.Equal(t, []string{"aa", "bb", "cc"}, pks)
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.JSONEq(t, `[{"pubkey": "aa", "amount": 32000000000}, {"pubkey": "0xBB", "amount": 64000000000}, {"pubkey": "cc", "withdrawal_credentials": "02"}]`, string(got))
+
+	dup := write("dup.json", `[{"pubkey": "0xaa"}]`)
+	_, err = MergeDepositFiles(out, a, dup)
+	require.ErrorContains(t, err, "public key aa is in")
+	_, err = MergeDepositFiles(out, write("bad.json", `[{"amount": 1}]`))
+	require.ErrorContains(t, err, "has no pubkey")
+}
+
+func TestCrashedAtGenesis(t *testing.T) {
+	panicked := "panic: runtime error: invalid memory address or nil pointer dereference\n" +
+		"github.com/OffchainLabs/prysm/v7/beacon-chain/forkchoice/doubly-linked-tree.(*Store).setOptimisticToInvalid(...)\n" +
+		"\tbeacon-chain/forkchoice/doubly-linked-tree/optimistic_sync.go:25 +0x1c\n"
+	tests := []struct {
+		name string
+		proc string
+		log  string
+		want bool
+	}{
+		{name: "fork choice crash", proc: "beacon-1", log: panicked, want: true},
+		{name: "other panic", proc: "beacon-0", log: "panic: runtime error: index out of range\n"},
+		{name: "not a beacon node", proc: "geth-0", log: panicked},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			logFile := filepath.Join(dir, tc.proc+".log")
+			p, err := startProcess(tc.proc, logFile, dir, []string{"/bin/sh", "-c", "printf '%s' \"$0\"; exit 2", tc.log}, nil)
+			require.NoError(t, err)
+			<-p.Exited()
+			d := &Devnet{Nodes: []*BeaconNode{{}}}
+			if strings.HasPrefix(tc.proc, "beacon-") {
+				d.Nodes[0].Beacon = p
+			} else {
+				d.Nodes[0].Geth = p
+			}
+			require.Error(t, d.CheckRunning())
+			require.Equal(t, tc.want, d.crashedAtGenesis())
+		})
+	}
 }

@@ -23,8 +23,8 @@ type PrysmValidatorConfig struct {
 }
 
 // StartPrysmValidator starts Prysm's validator client with interop keys. A
-// devnet needs some validator client from genesis (a beacon node with no
-// proposer panics in v5.3.0), and it is the reference to compare vigil with.
+// devnet needs validator clients from genesis, or no blocks are made, and
+// Prysm's is the reference to compare vigil with.
 // It returns once the process has started; Stop stops it with the devnet.
 func (d *Devnet) StartPrysmValidator(ctx context.Context, cfg PrysmValidatorConfig) (*Process, error) {
 	node, err := d.node(cfg.BeaconNode)
@@ -40,7 +40,10 @@ func (d *Devnet) StartPrysmValidator(ctx context.Context, cfg PrysmValidatorConf
 	if err := checkExecutable(d.bins.Validator); err != nil {
 		return nil, fmt.Errorf("%w: %v; build it with %s", ErrBinariesNotFound, err, BuildCommand)
 	}
-	ports, err := d.reservePorts(1)
+	// Only the metrics server is on; the client's own gRPC and HTTP servers
+	// stay off without --rpc or --web, but their ports are set all the same
+	// so that no two clients could meet on a default (7000, 7500).
+	ports, err := d.reservePorts(3)
 	if err != nil {
 		return nil, fmt.Errorf("start prysm validator: %w", err)
 	}
@@ -63,6 +66,8 @@ func (d *Devnet) StartPrysmValidator(ctx context.Context, cfg PrysmValidatorConf
 		"--interop-start-index=" + strconv.Itoa(cfg.StartIndex),
 		"--suggested-fee-recipient=" + FeeRecipient,
 		"--monitoring-host=127.0.0.1", "--monitoring-port=" + strconv.Itoa(ports[0]),
+		"--rpc-host=127.0.0.1", "--rpc-port=" + strconv.Itoa(ports[1]),
+		"--http-host=127.0.0.1", "--http-port=" + strconv.Itoa(ports[2]),
 	}
 	if cfg.REST {
 		argv = append(argv, "--enable-beacon-rest-api", "--beacon-rest-api-provider="+node.URL)

@@ -1,6 +1,7 @@
 package testharness
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -52,14 +53,6 @@ func StartDevnet(t testing.TB, cfg DevnetConfig) *Devnet {
 	return d
 }
 
-// genesisAttempts bounds how often StartDevnetWithValidators starts a chain
-// afresh after Prysm's crash at genesis.
-const genesisAttempts = 3
-
-// genesisSettleSlots is how long after genesis a start counts as past the
-// crash window: the crash happens on the first blocks.
-const genesisSettleSlots = 4
-
 // StartDevnetWithValidators starts a devnet with Prysm validator clients
 // attached before genesis; see StartDevnetWith.
 func StartDevnetWithValidators(t testing.TB, cfg DevnetConfig, vals ...PrysmValidatorConfig) *Devnet {
@@ -80,65 +73,39 @@ func StartDevnetWithValidators(t testing.TB, cfg DevnetConfig, vals ...PrysmVali
 type Attach func(d *Devnet) (stop func(), err error)
 
 // StartDevnetWith starts a devnet, attaches its validator clients, and
-// returns once the chain is genesisSettleSlots slots old. Prysm v5.3.0's
-// beacon-chain sometimes dies on the chain's first blocks: the execution
-// client refuses a forkchoiceUpdated naming the genesis block's zero payload
-// hash, and fork choice then dereferences the genesis node's missing parent
-// (prysm issue 14892, unfixed in v5.3.0). Such a start is thrown away, loudly,
-// its clients stopped, and the chain started afresh in a new directory, at
-// most genesisAttempts times; any other failure fails the test.
+// returns once the chain is devnet.GenesisSettleSlots slots old, through
+// devnet.StartAttached: a start in which a beacon node died of Prysm's crash
+// at genesis is thrown away, loudly, and the chain started afresh in a new
+// directory, at most devnet.GenesisAttempts times; any other failure fails
+// the test. The devnet lock is held across the attempts.
 func StartDevnetWith(t testing.TB, cfg DevnetConfig, attach Attach) *Devnet {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		c := cfg
-		if c.Dir == "" {
-			c.Dir = devnetDir(t)
+	cfg = devnetDefaults(t, cfg)
+	release := lockDevnet(t)
+	// The attempt in progress is stopped when the test ends, even if attach
+	// failed the test mid-start (t.FailNow inside attach ends the goroutine
+	// before StartAttached returns); thrown-away attempts StartAttached
+	// stops itself.
+	var current *Devnet
+	t.Cleanup(func() {
+		if current != nil {
+			stopDevnet(t, current)
 		}
-		d, release := startDevnet(t, c)
-		stop, err := attach(d)
-		if err != nil {
-			keepDevnet(t, d, release)
-			t.Fatalf("attach validator clients to the devnet: %v", err)
-		}
-		settled := d.GenesisTime.Add(time.Duration(genesisSettleSlots*devnet.SecondsPerSlot) * time.Second)
-		select {
-		case <-time.After(time.Until(settled)):
-		case <-t.Context().Done():
-		}
-		err = d.CheckRunning()
-		if err == nil || attempt == genesisAttempts || !crashedAtGenesis(d) {
-			keepDevnet(t, d, release)
-			if err != nil {
-				t.Fatalf("devnet in its first %d slots: %v", genesisSettleSlots, err)
-			}
-			return d
-		}
-		t.Logf("PRYSM CRASHED AT GENESIS (prysm issue 14892), starting the chain afresh (attempt %d of %d): %v",
-			attempt+1, genesisAttempts, err)
-		stop()
-		d.Stop()
 		release()
+	})
+	d, err := devnet.StartAttached(t.Context(), cfg, func(_ context.Context, d *Devnet) (func(), error) {
+		current = d
+		return attach(d)
+	})
+	if err != nil {
+		t.Fatalf("start devnet in %s: %v", cfg.Dir, err)
 	}
+	return d
 }
 
-// crashedAtGenesis reports whether a beacon node died of the fork choice
-// crash StartDevnetWithValidators retries.
-func crashedAtGenesis(d *Devnet) bool {
-	for _, p := range d.Processes() {
-		if strings.HasPrefix(p.Name, "beacon-") && !p.Running() {
-			tail := p.Tail(60)
-			if strings.Contains(tail, "panic: runtime error: invalid memory address or nil pointer dereference") &&
-				strings.Contains(tail, "forkchoice/doubly-linked-tree/optimistic_sync.go") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// startDevnet takes the devnet lock and starts a devnet, leaving its
-// stopping to the caller.
-func startDevnet(t testing.TB, cfg DevnetConfig) (*Devnet, func()) {
+// devnetDefaults fills the binaries, directory and logger a test leaves
+// empty.
+func devnetDefaults(t testing.TB, cfg DevnetConfig) DevnetConfig {
 	t.Helper()
 	if cfg.Binaries == (devnet.Binaries{}) {
 		cfg.Binaries = DevnetBinaries(t)
@@ -149,6 +116,14 @@ func startDevnet(t testing.TB, cfg DevnetConfig) (*Devnet, func()) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(devnetLogWriter{t}, nil))
 	}
+	return cfg
+}
+
+// startDevnet takes the devnet lock and starts a devnet, leaving its
+// stopping to the caller.
+func startDevnet(t testing.TB, cfg DevnetConfig) (*Devnet, func()) {
+	t.Helper()
+	cfg = devnetDefaults(t, cfg)
 	release := lockDevnet(t)
 	d, err := devnet.Start(t.Context(), cfg)
 	if err != nil {
@@ -162,20 +137,26 @@ func startDevnet(t testing.TB, cfg DevnetConfig) (*Devnet, func()) {
 // printing the tail of every process log if the test failed.
 func keepDevnet(t testing.TB, d *Devnet, release func()) {
 	t.Cleanup(func() {
-		d.Stop()
+		stopDevnet(t, d)
 		release()
-		if t.Failed() {
-			for _, p := range d.Processes() {
-				t.Logf("---- last %d lines of %s (%s) ----\n%s", devnetTailLines, p.Name, p.LogFile, p.Tail(devnetTailLines))
-			}
-		}
 	})
+}
+
+// stopDevnet stops d, printing the tail of every process log if the test
+// failed.
+func stopDevnet(t testing.TB, d *Devnet) {
+	d.Stop()
+	if t.Failed() {
+		for _, p := range d.Processes() {
+			t.Logf("---- last %d lines of %s (%s) ----\n%s", devnetTailLines, p.Name, p.LogFile, p.Tail(devnetTailLines))
+		}
+	}
 }
 
 // lockDevnet waits until no other test process runs a devnet. go test runs
 // packages in parallel, and two or three chains with their validator clients
 // on two cores miss slots and stall, which makes every devnet test flaky; one
-// at a time, each keeps its 3 s slots. The lock is an flock on a file in the
+// at a time, each keeps its slots. The lock is an flock on a file in the
 // temporary directory, released by the kernel if the process dies.
 func lockDevnet(t testing.TB) (unlock func()) {
 	t.Helper()

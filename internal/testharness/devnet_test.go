@@ -1,6 +1,7 @@
 package testharness
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,81 +24,160 @@ import (
 	"github.com/vigil-eth/vigil/internal/devnet"
 )
 
-// finalityTimeout bounds the wait for finality: with 3 s slots and 8-slot
-// epochs, finalized epoch 2 takes about two minutes from genesis.
-const finalityTimeout = 5 * time.Minute
+const gwei = 1_000_000_000
 
-// TestDevnetFinalizes runs the devnet the e2e test will use: 64 interop
-// validators on Prysm's own validator client, until the chain finalizes.
-func TestDevnetFinalizes(t *testing.T) {
+// TestDevnetCrossesForks runs the chain the e2e test uses: two peered geth +
+// beacon-chain pairs, starting at Deneb, which must enter Electra and Fulu
+// while running, with blocks, attestations and finality carrying on across
+// both boundaries and across the link between the nodes. The 64 genesis
+// validators come from a deposit file with 0x00, 0x01 and 0x02 withdrawal
+// credentials, one 0x02 validator deposited 64 ETH: after Electra its
+// effective balance must be above 32 ETH (upgrade_to_electra queues a
+// compounding validator's excess balance as a pending deposit). Prysm's
+// validator client runs half the keys on each node, over gRPC and over the
+// REST API. At the end the first node stops and the second carries on.
+func TestDevnetCrossesForks(t *testing.T) {
 	skipDevnetIfShort(t)
-	d := StartDevnetWithValidators(t, DevnetConfig{NumInteropValidators: 64}, PrysmValidatorConfig{Count: 64})
-	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
+	bins := DevnetBinaries(t)
+	require.NoError(t, blsinit.Init())
+	const n, big = 64, 63
+	addr := bytesOf(t, "5ca1ab1e000000000000000000000000000000e2")
+	var entries []depositJSON
+	for i := range n {
+		sk := interopKey(t, i)
+		creds := make([]byte, 32)
+		amount := uint64(32 * gwei)
+		switch {
+		case i < n/2: // 0x00: the hash of a BLS withdrawal key (here the signing key's own)
+			h := sha256.Sum256(sk.GetPublicKey().Serialize())
+			copy(creds, h[:])
+			creds[0] = 0x00
+		case i < 3*n/4:
+			creds[0] = 0x01
+			copy(creds[12:], addr)
+		default:
+			creds[0] = 0x02
+			copy(creds[12:], addr)
+			if i == big {
+				amount = 64 * gwei
+			}
+		}
+		entries = append(entries, makeDeposit(t, sk, creds, amount, devnet.GenesisForkVersion))
+	}
+	depositFile := filepath.Join(t.TempDir(), "deposit_data.json")
+	b, err := json.Marshal(entries)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(depositFile, b, 0o600))
+
+	d := StartDevnetWithValidators(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile, BeaconNodes: 2},
+		PrysmValidatorConfig{BeaconNode: 0, StartIndex: 0, Count: n / 2},
+		PrysmValidatorConfig{BeaconNode: 1, StartIndex: n / 2, Count: n / 2, REST: true})
+	require.Equal(t, devnet.CrossingForks, d.Schedule)
+	require.Len(t, d.BeaconURLs, 2)
+	ctx, cancel := context.WithDeadline(t.Context(), d.EpochStart(devnet.FuluForkEpoch+3))
 	defer cancel()
 
-	cp, err := d.WaitForFinalizedEpoch(ctx, 0, 2)
+	spec := getData[map[string]any](t, ctx, d.BeaconURLs[0]+"/eth/v1/config/spec")
+	require.Equal(t, fmt.Sprint(devnet.SecondsPerSlot), spec["SECONDS_PER_SLOT"])
+	require.Equal(t, fmt.Sprint(devnet.SlotsPerEpoch), spec["SLOTS_PER_EPOCH"])
+	require.Equal(t, fmt.Sprint(devnet.ElectraForkEpoch), spec["ELECTRA_FORK_EPOCH"])
+	require.Equal(t, fmt.Sprint(devnet.FuluForkEpoch), spec["FULU_FORK_EPOCH"])
+	require.Equal(t, fmt.Sprint(devnet.ShardCommitteePeriod), spec["SHARD_COMMITTEE_PERIOD"])
+	require.Equal(t, "0x20000089", spec["GENESIS_FORK_VERSION"])
+
+	// Deneb caps the effective balance at 32 ETH; the balance is 64.
+	genesisVals := getData[[]validatorJSON](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
+	require.Len(t, genesisVals, n)
+	for i, v := range genesisVals {
+		require.Equal(t, "0x"+entries[i].WithdrawalCredentials, v.Validator.WithdrawalCredentials, "validator %d", i)
+	}
+	require.Equal(t, fmt.Sprint(64*gwei), genesisVals[big].Balance)
+	require.Equal(t, fmt.Sprint(32*gwei), genesisVals[big].Validator.EffectiveBalance)
+	fork, err := d.HeadFork(ctx, 0)
+	require.NoError(t, err)
+	require.Equal(t, devnet.ForkDeneb, fork.Fork)
+
+	for _, want := range []struct {
+		fork  devnet.Fork
+		epoch uint64
+		prev  [4]byte
+	}{
+		{devnet.ForkElectra, devnet.ElectraForkEpoch, devnet.DenebForkVersion},
+		{devnet.ForkFulu, devnet.FuluForkEpoch, devnet.ElectraForkVersion},
+	} {
+		// The head state is at the new fork once a block of its epoch is
+		// the head, a few slots into the epoch at the latest.
+		waitUntil(ctx, t, d, d.EpochStart(want.epoch).Add(3*devnet.SecondsPerSlot*time.Second))
+		for i := range d.BeaconURLs {
+			fork, err := d.HeadFork(ctx, i)
+			require.NoError(t, err)
+			require.Equal(t, want.fork, fork.Fork, "node %d's head fork in epoch %d", i, want.epoch)
+			require.Equal(t, want.epoch, fork.Epoch)
+			require.Equal(t, want.prev, fork.PreviousVersion)
+		}
+		slot := headSlot(t, ctx, d.BeaconURLs[0])
+		require.GreaterOrEqual(t, slot, want.epoch*devnet.SlotsPerEpoch, "the head block must be from the %s epoch", want.fork)
+		t.Logf("%s at epoch %d: head slot %d, %s after genesis", want.fork, want.epoch, slot, time.Since(d.GenesisTime).Round(time.Second))
+
+		if want.fork == devnet.ForkElectra {
+			// Each node's own validators are half the stake; a node that saw
+			// the other half attest in epoch 0 got their attestations over
+			// the link. (Prysm serves liveness for the current and previous
+			// epoch only.)
+			for i := range d.BeaconURLs {
+				live := liveness(t, ctx, d.BeaconURLs[i], 0, n)
+				require.GreaterOrEqual(t, live, n*9/10, "node %d: validators seen live in epoch 0", i)
+			}
+			peers, err := d.PeerCount(ctx, 1)
+			require.NoError(t, err)
+			require.Equal(t, 1, peers, "node 1's peers")
+		}
+	}
+
+	// Electra's first epoch transition credited the queued excess: the 0x02
+	// validator's effective balance is its whole 64 ETH.
+	heads := getData[[]validatorJSON](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/head/validators?id="+fmt.Sprint(big))
+	require.Len(t, heads, 1)
+	require.Equal(t, fmt.Sprint(64*gwei), heads[0].Validator.EffectiveBalance, "effective balance of the 0x02 validator with 64 ETH after Electra")
+	t.Logf("0x02 validator %d: balance %s, effective balance %s Gwei", big, heads[0].Balance, heads[0].Validator.EffectiveBalance)
+
+	// Finality carries on across the forks: the first Fulu epoch is
+	// finalized by attestations made on Fulu. (Nothing is finalized before
+	// the end of epoch 3: justification starts with epoch 1, at the end of
+	// epoch 2, and finalizing epoch 2 needs epoch 3 justified too.)
+	cp, err := d.WaitForFinalizedEpoch(ctx, 0, devnet.FuluForkEpoch)
 	require.NoError(t, err)
 	t.Logf("finalized epoch %d (justified %d) %s after genesis", cp.Finalized, cp.CurrentJustified, time.Since(d.GenesisTime).Round(time.Second))
 	logRSS(t, d)
 
-	head, err := d.Head(ctx, 0)
-	require.NoError(t, err)
-	// Not optimistic: geth validated every payload over the engine API.
-	// (el_offline is no use here: Prysm sets it from its eth1 deposit
-	// follower, which --interop-eth1data-votes leaves disconnected.)
-	require.False(t, head.IsOptimistic, "the head must be fully verified by geth")
-	require.LessOrEqual(t, head.SyncDistance, uint64(1))
-
-	spec := getData[map[string]any](t, ctx, d.BeaconURLs[0]+"/eth/v1/config/spec")
-	require.Equal(t, "3", spec["SECONDS_PER_SLOT"])
-	require.Equal(t, "8", spec["SLOTS_PER_EPOCH"])
-	require.Equal(t, "0x20000089", spec["GENESIS_FORK_VERSION"])
-}
-
-// TestDevnetTwoBeaconNodes splits the validators between two peered beacon
-// nodes, so justification needs attestations gossiped across the link, then
-// stops the first node and checks the second carries on.
-func TestDevnetTwoBeaconNodes(t *testing.T) {
-	skipDevnetIfShort(t)
-	d := StartDevnetWithValidators(t, DevnetConfig{NumInteropValidators: 64, BeaconNodes: 2},
-		PrysmValidatorConfig{BeaconNode: 0, StartIndex: 0, Count: 32},
-		PrysmValidatorConfig{BeaconNode: 1, StartIndex: 32, Count: 32, REST: true})
-	require.Len(t, d.BeaconURLs, 2)
-	require.NotEqual(t, d.BeaconURLs[0], d.BeaconURLs[1])
-	ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime.Add(finalityTimeout))
-	defer cancel()
-
-	// Each node's own validators are half the stake: justifying needs more
-	// than two thirds, so it proves blocks and attestations cross the link.
 	for i := range d.BeaconURLs {
-		cp, err := d.WaitForJustifiedEpoch(ctx, i, 1)
-		require.NoError(t, err, "node %d", i)
-		t.Logf("node %d justified epoch %d %s after genesis", i, cp.CurrentJustified, time.Since(d.GenesisTime).Round(time.Second))
-		peers, err := d.PeerCount(ctx, i)
+		head, err := d.Head(ctx, i)
 		require.NoError(t, err)
-		require.Equal(t, 1, peers, "node %d peers", i)
+		// Not optimistic: geth validated every payload over the engine API.
+		// Not el_offline: Prysm's deposit follower finds the deposit contract
+		// (without it, it reports the execution client offline throughout).
+		require.False(t, head.IsOptimistic, "node %d's head must be fully verified by geth", i)
+		require.False(t, head.ELOffline, "node %d reports its execution client offline", i)
+		require.LessOrEqual(t, head.SyncDistance, uint64(1))
 	}
-	h0, err := d.Head(ctx, 0)
-	require.NoError(t, err)
-	h1, err := d.Head(ctx, 1)
-	require.NoError(t, err)
-	require.InDelta(t, h0.HeadSlot, h1.HeadSlot, 1, "the nodes' heads must agree within a slot")
+	h0, h1 := headSlot(t, ctx, d.BeaconURLs[0]), headSlot(t, ctx, d.BeaconURLs[1])
+	require.InDelta(t, h0, h1, 1, "the nodes' heads must agree within a slot")
 
 	require.NoError(t, d.StopBeaconNode(0))
-	before, err := d.Head(ctx, 1)
-	require.NoError(t, err)
+	before := headSlot(t, ctx, d.BeaconURLs[1])
 	// Node 1's validators propose about half the slots; four slots without a
 	// new head would be a one-in-sixteen fluke, eight are effectively never.
 	require.Eventually(t, func() bool {
 		h, err := d.Head(ctx, 1)
-		return err == nil && h.HeadSlot > before.HeadSlot
+		return err == nil && h.HeadSlot > before
 	}, 8*devnet.SecondsPerSlot*time.Second, time.Second, "node 1's head must advance after node 0 stops")
 	require.NoError(t, d.CheckRunning())
 }
 
 // TestDevnetDepositDataFile checks that the genesis validators come from a
-// staking-deposit-cli file signed for the devnet's GENESIS_FORK_VERSION, and
-// that a deposit signed for another fork version is left out.
+// staking-deposit-cli file signed for the devnet's GENESIS_FORK_VERSION, that
+// a deposit signed for another fork version is left out, and that a chain on
+// Fulu from genesis (`make run`'s) makes blocks.
 func TestDevnetDepositDataFile(t *testing.T) {
 	bins := DevnetBinaries(t)
 	require.NoError(t, blsinit.Init())
@@ -113,42 +194,125 @@ func TestDevnetDepositDataFile(t *testing.T) {
 
 	var entries []depositJSON
 	for i := range n {
-		entries = append(entries, makeDeposit(t, interopKey(t, i), creds, devnet.GenesisForkVersion))
+		entries = append(entries, makeDeposit(t, interopKey(t, i), creds, 32*gwei, devnet.GenesisForkVersion))
 	}
 	// Signed over mainnet's genesis fork version: prysmctl must drop it.
-	entries = append(entries, makeDeposit(t, interopKey(t, n), creds, [4]byte{}))
+	entries = append(entries, makeDeposit(t, interopKey(t, n), creds, 32*gwei, [4]byte{}))
 	depositFile := filepath.Join(t.TempDir(), "deposit_data.json")
 	b, err := json.Marshal(entries)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(depositFile, b, 0o600))
 
-	d := StartDevnet(t, DevnetConfig{Binaries: bins, DepositDataFile: depositFile})
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	// One node is up in about 10 s: half the default genesis delay is
+	// plenty, and StartDevnetWith retries with a longer one if not.
+	cfg := DevnetConfig{Binaries: bins, DepositDataFile: depositFile, FuluAtGenesis: true, GenesisDelay: devnet.DefaultGenesisDelay / 2}
+	d := StartDevnetWith(t, cfg, func(d *Devnet) (func(), error) {
+		ctx, cancel := context.WithDeadline(t.Context(), d.GenesisTime)
+		defer cancel()
+		// Prysm serves the genesis state before genesis, so the validator
+		// set is checked before any client runs.
+		vals := getData[[]validatorJSON](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
+		require.Len(t, vals, n)
+		for i, v := range vals {
+			require.Equal(t, fmt.Sprint(i), v.Index)
+			require.Equal(t, entries[i].PubKey, strings.TrimPrefix(v.Validator.Pubkey, "0x"))
+			require.Equal(t, hex.EncodeToString(creds), strings.TrimPrefix(v.Validator.WithdrawalCredentials, "0x"))
+			require.Contains(t, []string{"pending_initialized", "active_ongoing"}, v.Status)
+		}
+		_, err := d.StartPrysmValidator(t.Context(), PrysmValidatorConfig{Count: n})
+		return func() {}, err
+	})
+	require.Equal(t, devnet.FuluFromGenesis, d.Schedule)
+	ctx, cancel := context.WithDeadline(t.Context(), d.EpochStart(1))
 	defer cancel()
-	type validator struct {
-		Index     string `json:"index"`
-		Status    string `json:"status"`
-		Validator struct {
-			Pubkey                string `json:"pubkey"`
-			WithdrawalCredentials string `json:"withdrawal_credentials"`
-		} `json:"validator"`
+	// StartDevnetWith returned devnet.GenesisSettleSlots into the chain:
+	// blocks are there, on Fulu.
+	fork, err := d.HeadFork(ctx, 0)
+	require.NoError(t, err)
+	require.Equal(t, devnet.ForkFulu, fork.Fork)
+	require.Equal(t, uint64(0), fork.Epoch)
+	require.Eventually(t, func() bool { return headSlot(t, ctx, d.BeaconURLs[0]) >= 1 }, 4*devnet.SecondsPerSlot*time.Second,
+		time.Second, "a block on a chain on Fulu from genesis")
+	head, err := d.Head(ctx, 0)
+	require.NoError(t, err)
+	require.False(t, head.ELOffline, "el_offline with the deposit contract in geth's genesis")
+}
+
+// validatorJSON is one entry of /eth/v1/beacon/states/{state}/validators.
+type validatorJSON struct {
+	Index     string `json:"index"`
+	Balance   string `json:"balance"`
+	Status    string `json:"status"`
+	Validator struct {
+		Pubkey                string `json:"pubkey"`
+		WithdrawalCredentials string `json:"withdrawal_credentials"`
+		EffectiveBalance      string `json:"effective_balance"`
+	} `json:"validator"`
+}
+
+// waitUntil sleeps until at, failing early if a devnet process died.
+func waitUntil(ctx context.Context, t *testing.T, d *Devnet, at time.Time) {
+	t.Helper()
+	for time.Now().Before(at) {
+		require.NoError(t, d.CheckRunning())
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting until %s: %v", at.Format(time.TimeOnly), ctx.Err())
+		case <-time.After(min(time.Until(at), devnet.SecondsPerSlot*time.Second)):
+		}
 	}
-	// Prysm serves the genesis state before genesis, so no validator client
-	// is needed: the devnet is stopped before its first slot.
-	vals := getData[[]validator](t, ctx, d.BeaconURLs[0]+"/eth/v1/beacon/states/genesis/validators")
-	require.Len(t, vals, n)
-	for i, v := range vals {
-		require.Equal(t, fmt.Sprint(i), v.Index)
-		require.Equal(t, entries[i].PubKey, strings.TrimPrefix(v.Validator.Pubkey, "0x"))
-		require.Equal(t, hex.EncodeToString(creds), strings.TrimPrefix(v.Validator.WithdrawalCredentials, "0x"))
-		require.Contains(t, []string{"pending_initialized", "active_ongoing"}, v.Status)
+}
+
+// headSlot is the slot of the node's head block.
+func headSlot(t *testing.T, ctx context.Context, base string) uint64 {
+	t.Helper()
+	head := getData[struct {
+		Header struct {
+			Message struct {
+				Slot string `json:"slot"`
+			} `json:"message"`
+		} `json:"header"`
+	}](t, ctx, base+"/eth/v1/beacon/headers/head")
+	slot, err := strconv.ParseUint(head.Header.Message.Slot, 10, 64)
+	require.NoError(t, err)
+	return slot
+}
+
+// liveness counts the validators 0..n-1 the node saw live in epoch.
+func liveness(t *testing.T, ctx context.Context, base string, epoch uint64, n int) int {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprint(i)
 	}
+	body, err := json.Marshal(ids)
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/eth/v1/validator/liveness/%d", base, epoch), bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "liveness from %s", base)
+	var r struct {
+		Data []struct {
+			IsLive bool `json:"is_live"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+	live := 0
+	for _, v := range r.Data {
+		if v.IsLive {
+			live++
+		}
+	}
+	return live
 }
 
 func skipDevnetIfShort(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("DEVNET TEST NOT RUN in -short mode: it runs a chain for about two minutes")
+		t.Skip("DEVNET TEST NOT RUN in -short mode: it runs a chain for several minutes")
 	}
 }
 
@@ -218,15 +382,15 @@ func interopKey(t *testing.T, i int) *bls.SecretKey {
 	return &sk
 }
 
-// makeDeposit builds a 32 ETH deposit signed per consensus-specs
+// makeDeposit builds a deposit of amountGwei signed per consensus-specs
 // phase0/beacon-chain.md "Deposits": the signing root of the DepositMessage
 // under DOMAIN_DEPOSIT computed with forkVersion and a zero genesis
 // validators root.
-func makeDeposit(t *testing.T, sk *bls.SecretKey, creds []byte, forkVersion [4]byte) depositJSON {
+func makeDeposit(t *testing.T, sk *bls.SecretKey, creds []byte, amountGwei uint64, forkVersion [4]byte) depositJSON {
 	t.Helper()
 	var pk phase0.BLSPubKey
 	copy(pk[:], sk.GetPublicKey().Serialize())
-	const amount = phase0.Gwei(32_000_000_000)
+	amount := phase0.Gwei(amountGwei)
 	msgRoot, err := (&phase0.DepositMessage{PublicKey: pk, WithdrawalCredentials: creds, Amount: amount}).HashTreeRoot()
 	require.NoError(t, err)
 	forkRoot, err := (&phase0.ForkData{CurrentVersion: forkVersion}).HashTreeRoot()
