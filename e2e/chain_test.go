@@ -74,9 +74,13 @@ func get[T any](ctx context.Context, b beaconAPI, path string) T {
 type apiValidator struct {
 	Index     string `json:"index"`
 	Status    string `json:"status"`
+	Balance   string `json:"balance"`
 	Validator struct {
-		Pubkey  string `json:"pubkey"`
-		Slashed bool   `json:"slashed"`
+		Pubkey                string `json:"pubkey"`
+		Slashed               bool   `json:"slashed"`
+		WithdrawalCredentials string `json:"withdrawal_credentials"`
+		EffectiveBalance      string `json:"effective_balance"`
+		ExitEpoch             string `json:"exit_epoch"`
 	} `json:"validator"`
 }
 
@@ -163,14 +167,18 @@ type apiBlock struct {
 			SyncAggregate struct {
 				Bits string `json:"sync_committee_bits"`
 			} `json:"sync_aggregate"`
+			ExecutionPayload struct {
+				FeeRecipient string `json:"fee_recipient"`
+			} `json:"execution_payload"`
+			VoluntaryExits []struct {
+				Message struct {
+					Epoch          string `json:"epoch"`
+					ValidatorIndex string `json:"validator_index"`
+				} `json:"message"`
+				Signature string `json:"signature"`
+			} `json:"voluntary_exits"`
 		} `json:"body"`
 	} `json:"message"`
-}
-
-// apiAttestation is a pre-Electra attestation in a block.
-type apiAttestation struct {
-	AggregationBits string                  `json:"aggregation_bits"`
-	Data            *phase0.AttestationData `json:"data"`
 }
 
 // block returns the canonical block at slot and its root; ok is false for

@@ -114,7 +114,7 @@ func checkHealth(ctx context.Context, t *testing.T, addr string) {
 		require.True(t, c.OK, "check %s: %s", c.Name, c.Detail)
 		names[c.Name] = true
 	}
-	require.Equal(t, map[string]bool{"keys_loaded": true, "beacon_node": true, "slashing_db": true, "doppelganger": true}, names)
+	require.Equal(t, map[string]bool{"keys_loaded": true, "beacon_node": true, "slashing_db": true, "doppelganger": true, "chain_spec": true}, names)
 }
 
 // holdBackKeys moves n keystores (with their passwords) out of a keystore
@@ -193,6 +193,11 @@ type monitorCheck struct {
 	liveNode    string
 	indices     []uint64
 	pubkeyOf    map[uint64]string
+	// big is the index of the 0x02 validator deposited with 64 ETH: its
+	// balance above 32 ETH must show (EIP-7251).
+	big uint64
+	// fork is the fork the chain is on, as `vigil status` must name it.
+	fork string
 }
 
 // checkMonitor is issue 5's devnet check: health and readiness, the
@@ -270,10 +275,17 @@ func checkMonitor(ctx context.Context, t *testing.T, c monitorCheck) monitorView
 		change += d
 	}
 	require.Equal(t, sum, m.sum("vigil_validators_balance_gwei"))
+	bigBalance := m.value(t, "vigil_validator_balance_gwei", labelIndex(c.big, c.pubkeyOf[c.big]))
+	require.Greater(t, bigBalance, 63e9, "the 64 ETH compounding validator's balance (EIP-7251)")
 	require.Equal(t, change, m.sum("vigil_validators_balance_change_gwei"))
 
 	// vigil status, through the running instance.
 	out := c.vigil.run(t, "status", "--instance", "http://"+c.addr, "--format", "json")
+	var report struct {
+		Fork string `json:"fork"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &report), "vigil status --format json:\n%s", out)
+	require.Equal(t, c.fork, report.Fork, "the fork `vigil status` names")
 	rows := parseStatus(t, out)
 	require.Len(t, rows, len(c.indices))
 	seen := map[uint64]bool{}
@@ -282,7 +294,10 @@ func checkMonitor(ctx context.Context, t *testing.T, c monitorCheck) monitorView
 		seen[r.Index] = true
 	}
 	require.Len(t, seen, len(c.indices))
-	return monitorView{metrics: m, epoch: epoch}
+	_, raw := httpGet(ctx, t, "http://"+c.addr+"/metrics")
+	_, validatorsAPI := httpGet(ctx, t, "http://"+c.addr+"/api/v1/validators")
+	t.Logf("monitor: vigil status says fork %s; the 64 ETH validator %d has %.0f gwei", report.Fork, c.big, bigBalance)
+	return monitorView{metrics: m, epoch: epoch, raw: string(raw), validatorsAPI: string(validatorsAPI)}
 }
 
 // monitorView is what checkMonitor scraped, for checks that need the
@@ -290,6 +305,9 @@ func checkMonitor(ctx context.Context, t *testing.T, c monitorCheck) monitorView
 type monitorView struct {
 	metrics metrics
 	epoch   uint64
+	// raw and validatorsAPI are the bodies of /metrics and
+	// /api/v1/validators, scanned for secrets.
+	raw, validatorsAPI string
 }
 
 // checkInclusionDelays compares vigil's inclusion delay for each validator

@@ -34,6 +34,9 @@ type vigilCLI struct {
 	bin     string
 	dataDir string
 	env     []string
+	// transcript collects every short command's output, for the secret
+	// scan at the end.
+	transcript strings.Builder
 }
 
 func (v *vigilCLI) environ() []string {
@@ -48,6 +51,8 @@ func (v *vigilCLI) run(t *testing.T, args ...string) string {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	v.transcript.Write(out)
+	v.transcript.WriteString(stderr.String())
 	require.NoError(t, err, "vigil %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), out, stderr.String())
 	return string(out)
 }
@@ -60,6 +65,8 @@ func (v *vigilCLI) runFail(t *testing.T, args ...string) string {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	v.transcript.Write(out)
+	v.transcript.WriteString(stderr.String())
 	require.Error(t, err, "vigil %s must fail\nstdout:\n%s", strings.Join(args, " "), out)
 	return stderr.String()
 }
@@ -162,6 +169,7 @@ type logLine struct {
 	Msg        string `json:"msg"`
 	Slot       uint64 `json:"slot"`
 	Epoch      uint64 `json:"epoch"`
+	Fork       string `json:"fork"`
 	Kind       string `json:"kind"`
 	Validators int    `json:"validators"`
 	Result     string `json:"result"`
