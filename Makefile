@@ -27,9 +27,12 @@ keys-demo: build
 clean:
 	rm -rf bin
 
+# The end-to-end run alone (about 11 minutes): builds or reuses the devnet and
+# Vault binaries first, and fails rather than skips without them.
 .PHONY: e2e
 e2e:
-	$(GO) test -race -count=1 -v -run TestDevnet ./e2e/
+	VIGIL_DEVNET_BIN_DIR="$$(scripts/build-devnet.sh)" VIGIL_VAULT_BIN="$$(scripts/build-vault.sh)" VIGIL_REQUIRE_INTEGRATION=1 \
+		$(GO) test -race -count=1 -v -timeout 40m -run TestDevnet ./e2e/
 
 # Every fuzzer in the repository (each `func FuzzXxx` in a _test.go file), one
 # at a time for FUZZTIME each with one worker, so that it fits beside other
