@@ -109,21 +109,26 @@ func TestSourceReloadOn(t *testing.T) {
 	hup := make(chan os.Signal)
 	done := make(chan struct{})
 	var changes atomic.Int32
+	changed := make(chan struct{}, 4)
 	go func() {
 		defer close(done)
-		src.ReloadOn(ctx, hup, func() { changes.Add(1) })
+		src.ReloadOn(ctx, hup, func() { changes.Add(1); changed <- struct{}{} })
 	}()
 
-	// An unbuffered send returns once ReloadOn took it, so the second send of
-	// each pair returns only after the first reload finished.
+	// Each good reload is awaited through its change callback, so the file
+	// is never rewritten under a reload still reading it.
 	write(recipient(0xbb))
-	hup <- syscall.SIGHUP
-	hup <- syscall.SIGHUP
+	for range 2 {
+		hup <- syscall.SIGHUP
+		<-changed
+	}
 	write(`{not json`)
 	hup <- syscall.SIGHUP
 	hup <- syscall.SIGHUP
-	require.Equal(t, bellatrix.ExecutionAddress{19: 0xbb}, src.For(pkA).FeeRecipient, "a bad file keeps the configuration in force")
+	// Stopping waits for the reload in progress: every reload after the bad
+	// write read the bad file.
 	cancel()
 	<-done
+	require.Equal(t, bellatrix.ExecutionAddress{19: 0xbb}, src.For(pkA).FeeRecipient, "a bad file keeps the configuration in force")
 	require.Equal(t, int32(2), changes.Load(), "changed after each good reload, not after the bad ones")
 }
