@@ -266,14 +266,16 @@ func (a *attester) attest(ctx context.Context, slot phase0.Slot, duties []*apiv1
 
 	results, err := a.signer.SignAttestations(ctx, batch)
 	if err != nil {
-		a.log.Error("Slashing protection could not decide; no attestation signed", slog.Uint64("slot", uint64(slot)),
-			slog.Int("validators", len(batch)), slog.Any("error", err))
-		a.obs.Failed(signer.KindAttestation, slot, len(batch), err)
+		// Remembered before anything is reported, so that whoever hears of
+		// the failure finds the state that explains a later refusal.
 		a.mu.Lock()
 		for _, p := range pending {
 			a.uncertain[p.duty.ValidatorIndex] = epoch
 		}
 		a.mu.Unlock()
+		a.log.Error("Slashing protection could not decide; no attestation signed", slog.Uint64("slot", uint64(slot)),
+			slog.Int("validators", len(batch)), slog.Any("error", err))
+		a.obs.Failed(signer.KindAttestation, slot, len(batch), err)
 		return nil
 	}
 	version := sp.ForkAt(epoch).Name

@@ -284,6 +284,20 @@ func (s *lostCommitSigner) SignAttestations(ctx context.Context, d []signer.Atte
 	return res, err
 }
 
+// attestationFailures reports failed attestation duties on a channel.
+type attestationFailures chan error
+
+func (attestationFailures) Scheduled(signer.Kind, phase0.Slot, int)                {}
+func (attestationFailures) Performed(signer.Kind, phase0.Slot, int, time.Duration) {}
+func (c attestationFailures) Failed(kind signer.Kind, _ phase0.Slot, _ int, err error) {
+	if kind == signer.KindAttestation {
+		select {
+		case c <- err:
+		default:
+		}
+	}
+}
+
 // TestUncertainCommitIsNotAnotherSigner: a batch whose commit outcome is
 // unknown, then a reorg that moves the duty to a later slot of the same
 // epoch (other data): the double-vote refusal is this run's own record, and
@@ -292,7 +306,8 @@ func TestUncertainCommitIsNotAnotherSigner(t *testing.T) {
 	start := phase0.Slot(8*4 + 3)
 	offset := uint64(0)
 	var ls *lostCommitSigner
-	e := newEnv(t, envConfig{validators: 2, startSlot: start,
+	failed := attestationFailures(make(chan error, 4))
+	e := newEnv(t, envConfig{validators: 2, startSlot: start, opts: []duties.Option{duties.WithObserver(failed)},
 		wrapSigner: func(s *countingSigner) duties.Signer {
 			ls = &lostCommitSigner{countingSigner: s, lostDone: make(chan struct{})}
 			return ls
@@ -309,6 +324,13 @@ func TestUncertainCommitIsNotAnotherSigner(t *testing.T) {
 	case <-ls.lostDone:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slot's batch never reached the signer")
+	}
+	// The failure is reported after the attester took note of it: from
+	// here on the next slots see the uncertain commit.
+	select {
+	case <-failed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lost batch was never reported failed")
 	}
 	e.waitTimer(e.slotStart(41))
 	require.Zero(t, e.node.Count(dutiestest.CallSubmitAttestations), "the failed batch is not submitted")
