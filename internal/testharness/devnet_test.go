@@ -30,6 +30,9 @@ const gwei = 1_000_000_000
 // a deposit signed for another fork version is left out, and that a chain on
 // Fulu from genesis (`make run`'s) makes blocks.
 func TestDevnetDepositDataFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("DEVNET TEST NOT RUN in -short mode: it runs a chain for about two minutes")
+	}
 	bins := DevnetBinaries(t)
 	require.NoError(t, blsinit.Init())
 	const n = 8
