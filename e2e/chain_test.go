@@ -246,20 +246,6 @@ func bitlistSet(t *testing.T, h string) []int {
 	return set
 }
 
-// bitvectorCount counts the bits set in an SSZ bitvector.
-func bitvectorCount(t *testing.T, h string) (set, total int) {
-	t.Helper()
-	b := mustHex(t, h)
-	for _, x := range b {
-		for i := range 8 {
-			if x&(1<<i) != 0 {
-				set++
-			}
-		}
-	}
-	return set, len(b) * 8
-}
-
 func mustHex(t *testing.T, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))

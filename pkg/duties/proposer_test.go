@@ -111,7 +111,7 @@ func TestProposalFeeRecipient(t *testing.T) {
 				n.FeeRecipients[2] = tc.blockPays
 			}, opts: []duties.Option{
 				duties.WithProposerConfigs(configs.withKeys(func() []phase0.BLSPubKey { return e.keys })),
-				duties.WithObserver(blockFailures(failed)),
+				duties.WithObserver(failures{signer.KindBlock, failed}),
 			}})
 			e.run()
 			preps := e.waitCalls(dutiestest.CallPreparations, 1)[0].Arg.([]*apiv1.ProposalPreparation)
@@ -170,15 +170,18 @@ func (c fixedConfigs) For(pk phase0.BLSPubKey) duties.ProposerConfig {
 	return c.def
 }
 
-// blockFailures reports failed block proposals on a channel.
-type blockFailures chan error
+// failures reports failed duties of one kind on a channel.
+type failures struct {
+	kind signer.Kind
+	ch   chan error
+}
 
-func (blockFailures) Scheduled(signer.Kind, phase0.Slot, int)                {}
-func (blockFailures) Performed(signer.Kind, phase0.Slot, int, time.Duration) {}
-func (c blockFailures) Failed(kind signer.Kind, _ phase0.Slot, _ int, err error) {
-	if kind == signer.KindBlock {
+func (failures) Scheduled(signer.Kind, phase0.Slot, int)                {}
+func (failures) Performed(signer.Kind, phase0.Slot, int, time.Duration) {}
+func (f failures) Failed(kind signer.Kind, _ phase0.Slot, _ int, err error) {
+	if kind == f.kind {
 		select {
-		case c <- err:
+		case f.ch <- err:
 		default:
 		}
 	}

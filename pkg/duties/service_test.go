@@ -284,20 +284,6 @@ func (s *lostCommitSigner) SignAttestations(ctx context.Context, d []signer.Atte
 	return res, err
 }
 
-// attestationFailures reports failed attestation duties on a channel.
-type attestationFailures chan error
-
-func (attestationFailures) Scheduled(signer.Kind, phase0.Slot, int)                {}
-func (attestationFailures) Performed(signer.Kind, phase0.Slot, int, time.Duration) {}
-func (c attestationFailures) Failed(kind signer.Kind, _ phase0.Slot, _ int, err error) {
-	if kind == signer.KindAttestation {
-		select {
-		case c <- err:
-		default:
-		}
-	}
-}
-
 // TestUncertainCommitIsNotAnotherSigner: a batch whose commit outcome is
 // unknown, then a reorg that moves the duty to a later slot of the same
 // epoch (other data): the double-vote refusal is this run's own record, and
@@ -306,8 +292,8 @@ func TestUncertainCommitIsNotAnotherSigner(t *testing.T) {
 	start := phase0.Slot(8*4 + 3)
 	offset := uint64(0)
 	var ls *lostCommitSigner
-	failed := attestationFailures(make(chan error, 4))
-	e := newEnv(t, envConfig{validators: 2, startSlot: start, opts: []duties.Option{duties.WithObserver(failed)},
+	failed := make(chan error, 4)
+	e := newEnv(t, envConfig{validators: 2, startSlot: start, opts: []duties.Option{duties.WithObserver(failures{signer.KindAttestation, failed})},
 		wrapSigner: func(s *countingSigner) duties.Signer {
 			ls = &lostCommitSigner{countingSigner: s, lostDone: make(chan struct{})}
 			return ls
