@@ -85,7 +85,8 @@ func dutySlots(committees map[[2]uint64][]uint64) map[uint64]uint64 {
 
 // attestationRecord is what the node's rewards say of vigil's attestations.
 type attestationRecord struct {
-	// credited[epoch][validator] is the validator's reward flags.
+	// credited[epoch][validator] is the reward flags of each of vigil's
+	// validators (not the reference client's).
 	credited map[uint64]map[uint64]attestationReward
 	// participation is the share (in %) of all duties of all checked epochs
 	// credited with the correct target, excused duties counted as missed.
@@ -121,7 +122,10 @@ func checkAttestations(ctx context.Context, t *testing.T, node beaconAPI, forks 
 			got, ok = node.attestationRewards(ctx, epoch, everyone)
 			return ok
 		}, 2*epochDuration, slotDuration, "rewards for epoch %d", epoch)
-		rec.credited[epoch] = got
+		rec.credited[epoch] = map[uint64]attestationReward{}
+		for _, i := range indices {
+			rec.credited[epoch][i] = got[i]
+		}
 		slots := dutySlots(committeesOf(epoch))
 		excuseSlotsMissedByAll(epoch, slots, got, others, excused)
 		var n, counted, source, head int
