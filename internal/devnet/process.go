@@ -150,12 +150,41 @@ func (p *Process) Tail(n int) string {
 	return tailFile(p.LogFile, n)
 }
 
+// Problems returns up to n last warning and error lines of the process's
+// log file. A failed test prints them beside the tail, which at that point
+// holds only the shutdown: the lines that explain a lost slot come minutes
+// earlier.
+func (p *Process) Problems(n int) string {
+	return tailFileMatching(p.LogFile, n, isProblem)
+}
+
+// isProblem tells whether a log line of geth (WARN, ERROR, CRIT) or of a
+// Prysm binary (level=warning, level=error, level=fatal) is a warning or an
+// error.
+func isProblem(line string) bool {
+	for _, marker := range []string{"WARN [", "ERROR[", "CRIT [", "level=warning", "level=error", "level=fatal"} {
+		if strings.Contains(line, marker) {
+			return true
+		}
+	}
+	return false
+}
+
 func tailFile(path string, n int) string {
+	return tailFileMatching(path, n, func(string) bool { return true })
+}
+
+func tailFileMatching(path string, n int, keep func(string) bool) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", path, err)
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	var lines []string
+	for line := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
+		if keep(line) {
+			lines = append(lines, line)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -149,6 +149,7 @@ func stopDevnet(t testing.TB, d *Devnet) {
 	if t.Failed() {
 		for _, p := range d.Processes() {
 			t.Logf("---- last %d lines of %s (%s) ----\n%s", devnetTailLines, p.Name, p.LogFile, p.Tail(devnetTailLines))
+			t.Logf("---- last %d warnings and errors of %s ----\n%s", devnetTailLines, p.Name, p.Problems(devnetTailLines))
 		}
 	}
 }
