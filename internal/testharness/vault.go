@@ -27,6 +27,12 @@ import (
 // keyed by it.
 const VaultVersion = "v1.21.1"
 
+// vaultCacheDir is the directory under vigil-tools where
+// scripts/build-vault.sh keeps the binary: keyed by version and by the build's
+// flavour (upstream's `minimal` tag), so a binary of another build is never
+// picked up.
+const vaultCacheDir = "vault-" + VaultVersion + "-minimal"
+
 // vaultStartTimeout bounds how long a dev server may take to answer health
 // checks; the 500 MB binary can take a few seconds to start on a busy box.
 const vaultStartTimeout = 60 * time.Second
@@ -59,7 +65,7 @@ func VaultBinary() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find the vault binary: %w", err)
 	}
-	p := filepath.Join(cache, "vigil-tools", "vault-"+VaultVersion, "vault")
+	p := filepath.Join(cache, "vigil-tools", vaultCacheDir, "vault")
 	if _, err := os.Stat(p); err != nil {
 		return "", fmt.Errorf("no vault binary at %s and VIGIL_VAULT_BIN is unset", p)
 	}
