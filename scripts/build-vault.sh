@@ -10,7 +10,8 @@
 # KV, PKI, SSH and transit secrets engines, but no cloud auth methods, database
 # plugins or other storage backends. vigil uses only tokens, AppRole and KV v2.
 # The full build pulled in every cloud SDK: a 500 MB binary and 16 minutes of
-# compiling on 2 cores (8 minutes for this one), most of a cold `make test`.
+# compiling on 2 cores (8 for this one; 10 with a cold module download), most of
+# a cold `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ if [ -x "$bin" ]; then
 	exit 0
 fi
 
-log "building Vault $version (minimal) into $bin; cold, this takes about 8 minutes on 2 cores"
+log "building Vault $version (minimal) into $bin; cold, this takes about 10 minutes on 2 cores"
 mkdir -p "$dir"
 # Build to a temporary name in the same directory and rename it into place,
 # so an interrupted build never leaves a file that looks complete.
