@@ -4,6 +4,9 @@
 package archtest
 
 import (
+	"bufio"
+	"bytes"
+	"go/build/constraint"
 	"go/parser"
 	"go/token"
 	"os"
@@ -94,6 +97,50 @@ func TestOneSpecDecoder(t *testing.T) {
 		require.NoError(t, err)
 		require.NotContains(t, string(b), `"SECONDS_PER_SLOT"`, "%s decodes the chain spec; take it from pkg/chain", rel)
 		return nil
+	})
+	require.NoError(t, err)
+}
+
+// TestNoRaceTaggedFiles keeps true what scripts/test.sh relies on when it runs
+// `go vet -race`: a file built only with (or only without) the race detector
+// would escape either vet or the tests.
+func TestNoRaceTaggedFiles(t *testing.T) {
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			if rel == ".git" || rel == "tools" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "package ") {
+				break
+			}
+			if !constraint.IsGoBuild(line) {
+				continue
+			}
+			expr, err := constraint.Parse(line)
+			require.NoError(t, err, "%s: bad build constraint", rel)
+			race := false
+			expr.Eval(func(tag string) bool {
+				race = race || tag == "race"
+				return false
+			})
+			require.False(t, race, "%s has a build constraint on the race tag; scripts/test.sh vets with -race only", rel)
+		}
+		return sc.Err()
 	})
 	require.NoError(t, err)
 }
