@@ -11,6 +11,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,9 +75,10 @@ func TestNevers(t *testing.T) {
 	}
 }
 
-// TestOneSpecDecoder checks that no package but pkg/chain parses the beacon
-// node's spec values itself.
-func TestOneSpecDecoder(t *testing.T) {
+// goFiles calls fn with the path, relative to the repository root, and the
+// contents of every .go file in the tree outside the directories in skip.
+func goFiles(t *testing.T, skip []string, fn func(rel string, src []byte)) {
+	t.Helper()
 	root := filepath.Join("..", "..")
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -84,35 +86,7 @@ func TestOneSpecDecoder(t *testing.T) {
 		}
 		rel, _ := filepath.Rel(root, path)
 		if d.IsDir() {
-			switch rel {
-			case ".git", "tools", "internal/devnet", "e2e", "pkg/chain":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || strings.Contains(rel, "test/") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		require.NoError(t, err)
-		require.NotContains(t, string(b), `"SECONDS_PER_SLOT"`, "%s decodes the chain spec; take it from pkg/chain", rel)
-		return nil
-	})
-	require.NoError(t, err)
-}
-
-// TestNoRaceTaggedFiles keeps true what scripts/test.sh relies on when it runs
-// `go vet -race`: a file built only with (or only without) the race detector
-// would escape either vet or the tests.
-func TestNoRaceTaggedFiles(t *testing.T) {
-	root := filepath.Join("..", "..")
-	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		if d.IsDir() {
-			if rel == ".git" || rel == "tools" {
+			if slices.Contains(skip, rel) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -121,8 +95,32 @@ func TestNoRaceTaggedFiles(t *testing.T) {
 			return nil
 		}
 		b, err := os.ReadFile(path)
-		require.NoError(t, err)
-		sc := bufio.NewScanner(bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		fn(rel, b)
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// TestOneSpecDecoder checks that no package but pkg/chain parses the beacon
+// node's spec values itself.
+func TestOneSpecDecoder(t *testing.T) {
+	goFiles(t, []string{".git", "tools", "internal/devnet", "e2e", "pkg/chain"}, func(rel string, src []byte) {
+		if strings.HasSuffix(rel, "_test.go") || strings.Contains(rel, "test/") {
+			return
+		}
+		require.NotContains(t, string(src), `"SECONDS_PER_SLOT"`, "%s decodes the chain spec; take it from pkg/chain", rel)
+	})
+}
+
+// TestNoRaceTaggedFiles keeps true what scripts/test.sh relies on when it runs
+// `go vet -race`: a file built only with (or only without) the race detector
+// would escape either vet or the tests.
+func TestNoRaceTaggedFiles(t *testing.T) {
+	goFiles(t, []string{".git", "tools"}, func(rel string, src []byte) {
+		sc := bufio.NewScanner(bytes.NewReader(src))
 		for sc.Scan() {
 			line := sc.Text()
 			if strings.HasPrefix(line, "package ") {
@@ -140,7 +138,6 @@ func TestNoRaceTaggedFiles(t *testing.T) {
 			})
 			require.False(t, race, "%s has a build constraint on the race tag; scripts/test.sh vets with -race only", rel)
 		}
-		return sc.Err()
+		require.NoError(t, sc.Err(), "%s: read build constraints", rel)
 	})
-	require.NoError(t, err)
 }
