@@ -34,7 +34,7 @@ const VaultVersion = "v1.21.1"
 const vaultCacheDir = "vault-" + VaultVersion + "-minimal"
 
 // vaultStartTimeout bounds how long a dev server may take to answer health
-// checks; the 500 MB binary can take a few seconds to start on a busy box.
+// checks; the binary can take a few seconds to start on a busy box.
 const vaultStartTimeout = 60 * time.Second
 
 // Vault is a `vault server -dev` on a loopback port, unsealed, with KV v2 at
